@@ -1,0 +1,260 @@
+"""Bad requests and hostile agent folders against the real daemon: every one answers the
+documented status and error body (docs/http.md), leaves nothing behind, and the daemon
+goes on serving."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import DaemonTestCase, fixture, main, state_snapshot  # noqa: E402
+
+TEN_MB = 10 * 1024 * 1024
+
+
+class BadRequestBodies(DaemonTestCase):
+
+    def post_raw(self, body, ctype="application/json"):
+        return self.d.admin("POST", "/v1/agents", body, headers={"Content-Type": ctype})
+
+    def test_malformed_json_is_400_with_line_and_column(self):
+        msg = self.assertError(self.post_raw('{"path": "/x",\n  oops}'), 400, "bad_request")
+        self.assertRegex(msg.lower(), r"line\D{0,3}2", "message must name the line: %r" % msg)
+        self.assertRegex(msg.lower(), r"col", "message must name the column: %r" % msg)
+
+    def test_truncated_and_empty_bodies_are_400(self):
+        self.assertError(self.post_raw('{"path": '), 400, "bad_request")
+        self.assertError(self.post_raw(''), 400, "bad_request")
+
+    def test_body_not_an_object_is_400(self):
+        for body in ('[]', '"path"', '42', 'null'):
+            self.assertError(self.post_raw(body), 400, "bad_request")
+
+    def test_missing_path_is_400(self):
+        self.assertError(self.d.admin("POST", "/v1/agents", {}), 400, "bad_request", "path")
+        self.assertError(self.d.admin("POST", "/v1/agents", {"pth": fixture("minimal")}), 400, "bad_request", "path")
+
+    def test_path_of_wrong_type_is_400(self):
+        for v in (42, None, ["/tmp"], {"p": 1}, True):
+            self.assertError(self.d.admin("POST", "/v1/agents", {"path": v}), 400, "bad_request", "path")
+
+    def test_curl_default_content_type_is_accepted(self):
+        # curl -d sends application/x-www-form-urlencoded; docs/http.md accepts it
+        r = self.post_raw('{"path": "%s"}' % fixture("minimal"), "application/x-www-form-urlencoded")
+        self.assertStatus(r, 201)
+        r = self.post_raw('{"path": "%s"}' % fixture("install-ok"), "text/plain")
+        self.assertStatus(r, 201)
+
+    def test_unsupported_content_type_is_415(self):
+        for ctype in ("application/xml", "multipart/form-data; boundary=x", "image/png"):
+            r = self.post_raw('{"path": "%s"}' % fixture("minimal"), ctype)
+            self.assertError(r, 415, "unsupported_media_type")
+        self.assertStatus(self.d.admin("GET", "/v1/agents/fx-minimal"), 404)
+
+
+class BadManifests(DaemonTestCase):
+
+    def rejected(self, path, status, code, *needles, name=None):
+        before = state_snapshot(self.d)
+        msg = self.assertError(self.d.install(path), status, code, *needles)
+        if name:
+            self.assertNoTrace(self.d, before, name)
+        else:
+            self.assertEqual(state_snapshot(self.d) - before, set())
+        self.assertStatus(self.d.request("GET", "/healthz"), 200)
+        return msg
+
+    def test_unknown_manifest_field_is_422_naming_it(self):
+        self.rejected(fixture("bad-unknown-field"), 422, "invalid_input", "entrypiont_typo",
+                      name="fx-bad-unknown")
+
+    def test_unknown_nested_field_is_422_naming_it(self):
+        p = self.write_agent("nested", {"manifest_version": 1, "name": "fx-nested", "version": "1.0.0",
+                                        "description": "typo in sandbox", "entrypoint": ["./run.sh"],
+                                        "sandbox": {"netwrok": False}})
+        self.rejected(p, 422, "invalid_input", "sandbox.netwrok", name="fx-nested")
+
+    def test_wrong_type_is_422_naming_the_field(self):
+        self.rejected(fixture("bad-type"), 422, "invalid_input", "entrypoint", name="fx-bad-type")
+
+    def test_message_names_the_file(self):
+        msg = self.rejected(fixture("bad-type"), 422, "invalid_input")
+        self.assertIn("agent.json", msg)
+
+    def test_missing_required_field_is_422(self):
+        p = self.write_agent("noversion", {"manifest_version": 1, "name": "fx-nover",
+                                           "description": "no version", "entrypoint": ["./run.sh"]})
+        self.rejected(p, 422, "invalid_input", "version", name="fx-nover")
+
+    def test_manifest_not_json_is_422(self):
+        p = self.write_agent("notjson", "{ this is not json")
+        self.rejected(p, 422, "invalid_input", "agent.json")
+
+    def test_entrypoint_with_dotdot_is_422(self):
+        self.rejected(fixture("bad-entrypoint-dotdot"), 422, "invalid_input", "entrypoint",
+                      name="fx-bad-dotdot")
+
+    def test_missing_folder_is_422(self):
+        missing = os.path.join(self.tmp, "no", "such", "agent")
+        self.rejected(missing, 422, "invalid_input", missing)
+
+    def test_folder_without_agent_json_is_422(self):
+        empty = os.path.join(self.tmp, "empty")
+        os.makedirs(empty)
+        self.rejected(empty, 422, "invalid_input", "agent.json")
+
+    def test_regular_file_not_agent_json_is_422(self):
+        self.rejected(os.path.join(fixture("minimal"), "run.sh"), 422, "invalid_input")
+
+    def test_relative_path_is_refused(self):
+        before = state_snapshot(self.d)
+        r = self.d.install("tests/fixtures/agents/minimal")
+        # docs/http.md: "it must be absolute"; the status is not named, 400 or 422 both fit
+        self.assertIn(r.status, (400, 422), r)
+        self.assertError(r, r.status, "bad_request" if r.status == 400 else "invalid_input", "absolute")
+        self.assertNoTrace(self.d, before, "fx-minimal")
+
+    def test_duplicate_install_is_409(self):
+        self.assertStatus(self.d.install(fixture("minimal")), 201)
+        before = state_snapshot(self.d)
+        self.assertError(self.d.install(fixture("minimal")), 409, "conflict", "fx-minimal", "1.0.0")
+        self.assertEqual(state_snapshot(self.d) - before, set())
+        a = self.d.admin("GET", "/v1/agents").json()["agents"]
+        self.assertEqual([(x["name"], x["versions"]) for x in a], [("fx-minimal", ["1.0.0"])])
+        self.assertTrue(os.path.isfile(os.path.join(self.d.agent_dir("fx-minimal", "1.0.0"), "run.sh")),
+                        "the conflicting install damaged the installed copy")
+
+
+class SymlinkEscape(DaemonTestCase):
+
+    def test_file_symlink_to_outside_is_422(self):
+        src = self.copy_fixture("symlink-escape")
+        os.symlink("/etc/passwd", os.path.join(src, "leak"))
+        before = state_snapshot(self.d)
+        self.assertError(self.d.install(src), 422, "invalid_input", "leak")
+        self.assertNoTrace(self.d, before, "fx-symlink")
+
+    def test_relative_symlink_climbing_out_is_422(self):
+        src = self.copy_fixture("symlink-escape")
+        secret = os.path.join(self.tmp, "secret.txt")
+        with open(secret, "w") as f:
+            f.write("not yours\n")
+        os.makedirs(os.path.join(src, "lib"))
+        os.symlink("../../../secret.txt", os.path.join(src, "lib", "data"))
+        before = state_snapshot(self.d)
+        self.assertError(self.d.install(src), 422, "invalid_input", "data")
+        self.assertNoTrace(self.d, before, "fx-symlink")
+
+    def test_folder_symlink_to_outside_is_422(self):
+        src = self.copy_fixture("symlink-escape")
+        os.symlink("/etc", os.path.join(src, "etc"))
+        before = state_snapshot(self.d)
+        self.assertError(self.d.install(src), 422, "invalid_input", "etc")
+        self.assertNoTrace(self.d, before, "fx-symlink")
+
+    def test_agent_json_symlink_to_outside_is_422(self):
+        src = self.copy_fixture("symlink-escape")
+        outside = os.path.join(self.tmp, "outside-agent.json")
+        os.rename(os.path.join(src, "agent.json"), outside)
+        os.symlink(outside, os.path.join(src, "agent.json"))
+        before = state_snapshot(self.d)
+        self.assertError(self.d.install(src), 422, "invalid_input", "agent.json")
+        self.assertNoTrace(self.d, before, "fx-symlink")
+
+    def test_symlink_inside_the_folder_is_fine(self):
+        # docs/http.md refuses only a symlink "that points outside" the folder
+        src = self.copy_fixture("symlink-escape")
+        os.symlink("run.sh", os.path.join(src, "alias.sh"))
+        self.assertStatus(self.d.install(src), 201)
+        copy = self.d.agent_dir("fx-symlink", "1.0.0")
+        self.assertTrue(os.path.isfile(os.path.join(copy, "alias.sh")))
+        self.assertTrue(os.path.realpath(os.path.join(copy, "alias.sh")).startswith(
+            os.path.realpath(copy) + os.sep), "alias.sh in the copy resolves outside it")
+
+
+class Routing(DaemonTestCase):
+
+    def test_unknown_routes_are_404(self):
+        for path in ("/nope", "/v1/nope", "/v1/agents/fx-minimal/nope/deeper", "/v2/agents"):
+            self.assertError(self.d.admin("GET", path), 404, "not_found")
+
+    def test_wrong_method_is_405_with_allow(self):
+        cases = [("DELETE", "/v1/agents", {"GET", "POST"}),
+                 ("PUT", "/v1/agents", {"GET", "POST"}),
+                 ("POST", "/v1/agents/fx-minimal", {"GET", "DELETE"}),
+                 ("PUT", "/v1/tokens", {"GET", "POST"}),
+                 ("GET", "/v1/tokens/t_x", {"DELETE"}),
+                 ("POST", "/healthz", {"GET"}),
+                 ("DELETE", "/metrics", {"GET"})]
+        for method, path, allowed in cases:
+            r = self.d.admin(method, path)
+            self.assertError(r, 405, "method_not_allowed")
+            allow = r.header("Allow")
+            self.assertIsNotNone(allow, "405 without Allow: %s %s" % (method, path))
+            got = {m.strip().upper() for m in allow.split(",") if m.strip()}
+            self.assertTrue(allowed <= got, "%s %s: Allow %r lacks %s" % (method, path, allow, allowed - got))
+            self.assertNotIn(method, got, "%s %s: Allow %r lists the refused method" % (method, path, allow))
+
+
+class BodyLimits(DaemonTestCase):
+
+    def head(self, extra):
+        return ("POST /v1/agents HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
+                "Content-Type: application/json\r\n%s\r\n" % (self.d.admin_token, extra)).encode()
+
+    def check_413(self, status, headers, body):
+        self.assertEqual(status, 413, body)
+        import json
+        err = json.loads(body.decode())
+        self.assertEqual(set(err), {"error"}, err)
+        self.assertEqual(err["error"]["code"], "too_large", err)
+        self.assertTrue(err["error"]["message"], err)
+        self.assertTrue(headers.get("content-type", "").startswith("application/json"), headers)
+
+    def body_10mb(self):
+        # valid JSON, so only the size can be the reason
+        pad = b" " * (TEN_MB - 64)
+        return b'{"path": "' + fixture("minimal").encode() + b'"' + pad + b"}"
+
+    def test_10mb_body_with_content_length_is_413(self):
+        body = self.body_10mb()
+        status, headers, rbody, sent = self.d.raw_exchange(
+            self.head("Content-Length: %d\r\n" % len(body)),
+            (body[i:i + 65536] for i in range(0, len(body), 65536)))
+        self.check_413(status, headers, rbody)
+        self.assertLess(sent, len(body), "the daemon read the whole 10 MB before refusing")
+        self.assertStatus(self.d.request("GET", "/healthz"), 200)
+        self.assertEqual(self.d.admin("GET", "/v1/agents").json(), {"agents": []})
+
+    def test_10mb_chunked_body_is_413(self):
+        body = self.body_10mb()
+
+        def chunks():
+            for i in range(0, len(body), 65536):
+                part = body[i:i + 65536]
+                yield b"%x\r\n" % len(part) + part + b"\r\n"
+            yield b"0\r\n\r\n"
+        status, headers, rbody, sent = self.d.raw_exchange(self.head("Transfer-Encoding: chunked\r\n"), chunks())
+        self.check_413(status, headers, rbody)
+        self.assertStatus(self.d.request("GET", "/healthz"), 200)
+        self.assertEqual(self.d.admin("GET", "/v1/agents").json(), {"agents": []})
+
+    def test_body_under_default_limit_is_accepted(self):
+        # 1 MiB of padding is under the 2 MiB default
+        body = b'{"path": "' + fixture("minimal").encode() + b'"' + b" " * (1024 * 1024) + b"}"
+        r = self.d.admin("POST", "/v1/agents", body, headers={"Content-Type": "application/json"})
+        self.assertStatus(r, 201)
+
+
+class MaxBodyOption(DaemonTestCase):
+    daemon_args = ("--max-body", "4096")
+
+    def test_max_body_option_sets_the_limit(self):
+        small = '{"path": "%s"}' % fixture("minimal")
+        big = '{"path": "%s"%s}' % (fixture("install-ok"), " " * 5000)
+        self.assertError(self.d.admin("POST", "/v1/agents", big, headers={"Content-Type": "application/json"}),
+                         413, "too_large")
+        self.assertStatus(self.d.admin("POST", "/v1/agents", small, headers={"Content-Type": "application/json"}), 201)
+
+
+if __name__ == "__main__":
+    main()
