@@ -1,0 +1,41 @@
+/* daemon.h: the one object that ties the daemon's modules together, its configuration,
+ * and its counters. main.c builds it; handlers reach it through req->daemon. */
+#ifndef AGENTHOST_DAEMON_H
+#define AGENTHOST_DAEMON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define AGENTHOST_VERSION "0.1.0"
+
+struct lws_context;
+struct registry;
+struct store;
+
+struct daemon_config {
+	const char *listen_host; /* "127.0.0.1" */
+	int listen_port;         /* 8080; 0 picks a free port */
+	const char *state_dir;
+	const char *manifests_dir; /* NULL: none */
+	size_t max_body;           /* request body limit in bytes */
+};
+
+struct daemon_metrics {
+	uint64_t http_by_status[600];
+	uint64_t installs_ok;
+	uint64_t installs_failed;
+};
+
+struct daemon {
+	struct daemon_config cfg;
+	char *state_dir; /* absolute */
+	int lock_fd;     /* flock on STATE/agenthostd.lock: one daemon per state dir */
+	struct store *store;
+	struct registry *registry;
+	struct lws_context *lws;
+	struct daemon_metrics metrics;
+	int64_t started_ms;
+};
+
+#endif

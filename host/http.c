@@ -1,0 +1,385 @@
+/* http.c: libwebsockets HTTP callbacks → struct http_request → the router, and replies
+ * written back in chunks from the writeable callback. */
+#include "http.h"
+#include "api.h"
+#include "daemon.h"
+#include "log.h"
+#include "util.h"
+
+#include <libwebsockets.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+#define REPLY_CHUNK 16384
+
+/* Per-connection data: only a pointer to the transport-independent request. */
+struct http_conn {
+	struct http_request *req;
+};
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static const char *const method_names[] = {"GET",   "POST", "PUT",     "DELETE",
+                                           "PATCH", "HEAD", "OPTIONS", "OTHER"};
+
+const char *http_method_name(enum http_method m)
+{
+	return method_names[m];
+}
+
+static enum http_method method_of(struct lws *wsi)
+{
+	char *uri;
+	int len;
+
+	switch (lws_http_get_uri_and_method(wsi, &uri, &len)) {
+	case LWSHUMETH_GET:
+		return HTTP_GET;
+	case LWSHUMETH_POST:
+		return HTTP_POST;
+	case LWSHUMETH_PUT:
+		return HTTP_PUT;
+	case LWSHUMETH_DELETE:
+		return HTTP_DELETE;
+	case LWSHUMETH_PATCH:
+		return HTTP_PATCH;
+	case LWSHUMETH_HEAD:
+		return HTTP_HEAD;
+	case LWSHUMETH_OPTIONS:
+		return HTTP_OPTIONS;
+	default:
+		return HTTP_OTHER;
+	}
+}
+
+static char *copy_header(struct lws *wsi, enum lws_token_indexes token)
+{
+	int len = lws_hdr_total_length(wsi, token);
+	char *value;
+
+	if (len <= 0)
+		return NULL;
+	value = xmalloc((size_t)len + 1);
+	if (lws_hdr_copy(wsi, value, len + 1, token) < 0) {
+		free(value);
+		return NULL;
+	}
+	return value;
+}
+
+static void copy_query(struct http_request *req, struct lws *wsi)
+{
+	char frag[1024];
+
+	for (int i = 0; i < HTTP_MAX_QUERY; i++) {
+		if (lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) <= 0)
+			break;
+		req->query[req->nquery++] = xstrdup(frag);
+	}
+}
+
+static struct http_request *request_new(struct lws *wsi, const char *path)
+{
+	struct http_request *req = xcalloc(1, sizeof(*req));
+	char *length;
+
+	req->daemon = lws_context_user(lws_get_context(wsi));
+	req->wsi = wsi;
+	req->started_us = now_us();
+	req->method = method_of(wsi);
+	req->path = xstrdup(path);
+	copy_query(req, wsi);
+	req->authorization = copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+	req->content_type = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
+	req->accept = copy_header(wsi, WSI_TOKEN_HTTP_ACCEPT);
+	length = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+	req->content_length = length ? strtoll(length, NULL, 10) : -1;
+	free(length);
+	return req;
+}
+
+static void request_free(struct http_request *req)
+{
+	if (!req)
+		return;
+	free(req->path);
+	for (int i = 0; i < req->nquery; i++)
+		free(req->query[i]);
+	for (int i = 0; i < HTTP_MAX_PARAMS; i++)
+		free(req->params[i]);
+	free(req->authorization);
+	free(req->content_type);
+	free(req->accept);
+	free(req->body);
+	free(req->reply);
+	free(req);
+}
+
+const char *http_query(const struct http_request *req, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (int i = 0; i < req->nquery; i++)
+		if (strncmp(req->query[i], name, n) == 0 && req->query[i][n] == '=')
+			return req->query[i] + n + 1;
+	return NULL;
+}
+
+/* ---- replies */
+
+static void set_reply(struct http_request *req, int status, const char *type, const char *data,
+                      size_t len)
+{
+	if (req->replied)
+		return;
+	req->replied = true;
+	req->status = status;
+	req->reply_type = type;
+	req->reply = xmalloc(LWS_PRE + len + 1);
+	memcpy(req->reply + LWS_PRE, data, len);
+	req->reply_len = len;
+	if (status >= 100 && status < 600)
+		req->daemon->metrics.http_by_status[status]++;
+}
+
+void http_reply_text(struct http_request *req, int status, const char *type, char *text, size_t len)
+{
+	set_reply(req, status, type, text, len);
+}
+
+void http_reply_json(struct http_request *req, int status, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT | JSON_ENSURE_ASCII);
+
+	json_decref(body);
+	if (!text)
+		abort(); /* jansson only fails to dump on allocation failure here */
+	set_reply(req, status, "application/json", text, strlen(text));
+	free(text);
+}
+
+void http_reply_error(struct http_request *req, int status, const char *code, const char *fmt, ...)
+{
+	char message[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(message, sizeof(message), fmt, ap);
+	va_end(ap);
+	http_reply_json(req, status,
+	                json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
+}
+
+void http_reply_empty(struct http_request *req, int status)
+{
+	set_reply(req, status, NULL, "", 0);
+}
+
+json_t *http_body_json(struct http_request *req)
+{
+	json_error_t jerr;
+	json_t *doc;
+
+	if (req->body_len == 0) {
+		http_reply_error(req, 400, "bad_request", "the request needs a JSON body");
+		return NULL;
+	}
+	doc = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!doc)
+		http_reply_error(req, 400, "bad_request",
+		                 "the body is not valid JSON: line %d column %d: %s", jerr.line,
+		                 jerr.column, jerr.text);
+	return doc;
+}
+
+void http_defer(struct http_request *req)
+{
+	req->deferred = true;
+}
+
+/* Asks for the writeable callback that sends the reply; frees a request whose client
+ * has gone. */
+void http_resume(struct http_request *req)
+{
+	req->deferred = false;
+	if (!req->wsi) {
+		request_free(req);
+		return;
+	}
+	lws_callback_on_writable(req->wsi);
+}
+
+static void log_request(struct http_request *req)
+{
+	log_emit(req->status >= 500 ? LOG_WARN : LOG_DEBUG, "http.request",
+	         "method=%s path=%s status=%d us=%lld token=%s", http_method_name(req->method),
+	         req->path, req->status, (long long)(now_us() - req->started_us),
+	         req->authenticated ? req->who.token_id : "-");
+}
+
+static int write_headers(struct lws *wsi, struct http_request *req)
+{
+	unsigned char buf[LWS_PRE + 1024], *start = buf + LWS_PRE, *p = start,
+	                                   *end = buf + sizeof(buf) - 1;
+
+	if (lws_add_http_common_headers(wsi, (unsigned)req->status, req->reply_type,
+	                                req->status == 204 ? LWS_ILLEGAL_HTTP_CONTENT_LEN
+	                                                   : (lws_filepos_t)req->reply_len,
+	                                &p, end))
+		return -1;
+	if (req->allow[0] && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
+	                                                 (const unsigned char *)req->allow,
+	                                                 (int)strlen(req->allow), &p, end))
+		return -1;
+	if (req->close_after &&
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close",
+	                                 5, &p, end))
+		return -1;
+	return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
+}
+
+/* One step of sending the reply. Returns -1 to close the connection. */
+static int write_reply(struct lws *wsi, struct http_conn *conn)
+{
+	struct http_request *req = conn->req;
+	size_t left, n;
+	int final;
+
+	if (!req->headers_sent) {
+		req->headers_sent = true;
+		if (write_headers(wsi, req) < 0)
+			return -1;
+		if (req->reply_len > 0) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+	} else {
+		left = req->reply_len - req->reply_sent;
+		n = left > REPLY_CHUNK ? REPLY_CHUNK : left;
+		final = n == left;
+		if (lws_write(wsi, (unsigned char *)req->reply + LWS_PRE + req->reply_sent, n,
+		              final ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)n)
+			return -1;
+		req->reply_sent += n;
+		if (!final) {
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
+	}
+	log_request(req);
+	bool close_after = req->close_after;
+	request_free(req);
+	conn->req = NULL;
+	if (close_after)
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* Runs the handler once the body is complete, unless the router already refused. */
+static void dispatch(struct lws *wsi, struct http_request *req)
+{
+	if (!req->replied && req->body_too_large)
+		http_reply_error(req, 413, "too_large", "the body is larger than %zu bytes",
+		                 req->daemon->cfg.max_body);
+	if (!req->replied)
+		api_handle(req);
+	if (req->replied && !req->deferred)
+		lws_callback_on_writable(wsi);
+}
+
+static void append_body(struct http_request *req, const void *in, size_t len)
+{
+	size_t max = req->daemon->cfg.max_body;
+
+	if (req->replied || req->body_too_large)
+		return; /* refused already: read and drop the rest */
+	if (req->body_len + len > max) {
+		req->body_too_large = true;
+		free(req->body);
+		req->body = NULL;
+		req->body_len = 0;
+		return;
+	}
+	req->body = xrealloc(req->body, req->body_len + len + 1);
+	memcpy(req->body + req->body_len, in, len);
+	req->body_len += len;
+	req->body[req->body_len] = '\0';
+}
+
+/* A body much larger than the limit is not worth reading to the end: reply and close. */
+#define HTTP_DRAIN_FACTOR 64
+
+static int on_headers(struct lws *wsi, struct http_conn *conn, const char *path)
+{
+	struct http_request *req = request_new(wsi, path);
+	size_t max = req->daemon->cfg.max_body;
+
+	conn->req = req;
+	req->body_expected = req->content_length > 0;
+	if (req->content_length > (int64_t)max) {
+		req->body_too_large = true;
+		if (req->content_length > (int64_t)max * HTTP_DRAIN_FACTOR) {
+			req->close_after = true;
+			req->body_expected = false;
+		}
+	}
+	api_route(req);
+	if (!req->body_expected)
+		dispatch(wsi, req);
+	return 0;
+}
+
+static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                         size_t len)
+{
+	struct http_conn *conn = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_HTTP:
+		request_free(conn->req); /* a previous request on this connection that never
+		                            completed (should not happen) */
+		conn->req = NULL;
+		return on_headers(wsi, conn, in ? in : "/");
+	case LWS_CALLBACK_HTTP_BODY:
+		if (conn->req)
+			append_body(conn->req, in, len);
+		return 0;
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		if (conn->req && conn->req->body_expected)
+			dispatch(wsi, conn->req);
+		return 0;
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		if (!conn->req || !conn->req->replied || conn->req->deferred)
+			return 0;
+		return write_reply(wsi, conn);
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (conn->req) {
+			if (conn->req->deferred)
+				conn->req->wsi = NULL; /* the worker's http_resume() frees it */
+			else
+				request_free(conn->req);
+			conn->req = NULL;
+		}
+		return 0;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+static const struct lws_protocols protocol = {
+    .name = "http",
+    .callback = callback_http,
+    .per_session_data_size = sizeof(struct http_conn),
+};
+
+const struct lws_protocols *http_protocol(void)
+{
+	return &protocol;
+}

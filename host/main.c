@@ -1,0 +1,284 @@
+/* main.c: agenthostd — parses the command line, opens the state directory (one daemon per
+ * directory), installs the agents of --manifests, then serves the API on libwebsockets
+ * until SIGTERM or SIGINT, and shuts down cleanly. */
+#include "auth.h"
+#include "daemon.h"
+#include "fsutil.h"
+#include "http.h"
+#include "log.h"
+#include "registry.h"
+#include "store.h"
+#include "util.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_STATE_DIR "/var/lib/agenthost"
+#define DEFAULT_MAX_BODY (2 * 1024 * 1024)
+
+static volatile sig_atomic_t stopping;
+static struct lws_context *signal_context;
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: agenthostd [options]\n"
+	        "\n"
+	        "  --listen HOST:PORT   address to serve the API on (default 127.0.0.1:8080;\n"
+	        "                       port 0 picks a free one, logged at start)\n"
+	        "  --state-dir DIR      database, admin token, installed agents\n"
+	        "                       (default " DEFAULT_STATE_DIR ")\n"
+	        "  --manifests DIR      install or update every agent folder under DIR at start\n"
+	        "  --max-body BYTES     request body limit (default %d)\n"
+	        "  --log-level LEVEL    error, warn, info (default) or debug\n"
+	        "  --help, --version\n",
+	        DEFAULT_MAX_BODY);
+}
+
+static int parse_listen(const char *arg, struct daemon_config *cfg)
+{
+	static char host[256];
+	const char *colon = strrchr(arg, ':');
+	char *end;
+	long port;
+
+	if (!colon || colon == arg || (size_t)(colon - arg) >= sizeof(host))
+		return -1;
+	port = strtol(colon + 1, &end, 10);
+	if (*end || port < 0 || port > 65535)
+		return -1;
+	memcpy(host, arg, (size_t)(colon - arg));
+	host[colon - arg] = '\0';
+	cfg->listen_host = host;
+	cfg->listen_port = (int)port;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct daemon_config *cfg)
+{
+	static const struct option options[] = {
+	    {"listen", required_argument, NULL, 'l'},
+	    {"state-dir", required_argument, NULL, 's'},
+	    {"manifests", required_argument, NULL, 'm'},
+	    {"max-body", required_argument, NULL, 'b'},
+	    {"log-level", required_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {0},
+	};
+	int opt, level;
+	char *end;
+
+	*cfg = (struct daemon_config){.listen_host = "127.0.0.1",
+	                              .listen_port = 8080,
+	                              .state_dir = DEFAULT_STATE_DIR,
+	                              .max_body = DEFAULT_MAX_BODY};
+	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+		switch (opt) {
+		case 'l':
+			if (parse_listen(optarg, cfg) < 0) {
+				fprintf(stderr, "agenthostd: --listen %s: expected HOST:PORT\n",
+				        optarg);
+				return 2;
+			}
+			break;
+		case 's':
+			cfg->state_dir = optarg;
+			break;
+		case 'm':
+			cfg->manifests_dir = optarg;
+			break;
+		case 'b':
+			cfg->max_body = strtoull(optarg, &end, 10);
+			if (*end || cfg->max_body < 1024) {
+				fprintf(stderr,
+				        "agenthostd: --max-body %s: expected bytes >= 1024\n",
+				        optarg);
+				return 2;
+			}
+			break;
+		case 'v':
+			level = log_level_parse(optarg);
+			if (level < 0) {
+				fprintf(stderr,
+				        "agenthostd: --log-level %s: expected error, warn, "
+				        "info or debug\n",
+				        optarg);
+				return 2;
+			}
+			log_set_level((enum log_level)level);
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		case 'V':
+			printf("agenthostd %s\n", AGENTHOST_VERSION);
+			exit(0);
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "agenthostd: unexpected argument %s\n", argv[optind]);
+		return 2;
+	}
+	return 0;
+}
+
+/* Creates the state directory (0700: it holds the admin token) and takes its lock. */
+static int open_state_dir(struct daemon *d)
+{
+	char *lock;
+
+	if (fs_mkdir_p(d->cfg.state_dir, 0700) < 0) {
+		log_error("daemon.start_failed", "state_dir=%s error=\"%s\"", d->cfg.state_dir,
+		          strerror(errno));
+		return -1;
+	}
+	d->state_dir = realpath(d->cfg.state_dir, NULL);
+	if (!d->state_dir)
+		return -1;
+	lock = xasprintf("%s/agenthostd.lock", d->state_dir);
+	d->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		log_error("daemon.start_failed",
+		          "state_dir=%s error=\"another agenthostd is using this state directory "
+		          "(%s)\"",
+		          d->state_dir, strerror(errno));
+		free(lock);
+		return -1;
+	}
+	free(lock);
+	return 0;
+}
+
+static int open_store(struct daemon *d)
+{
+	char err[512];
+	char *db = xasprintf("%s/agenthost.db", d->state_dir);
+	int rc = store_open(db, &d->store, err, sizeof(err));
+
+	free(db);
+	if (rc == 0)
+		rc = auth_init(d->store, d->state_dir, err, sizeof(err));
+	if (rc == 0)
+		rc = registry_open(d->state_dir, d->store, &d->registry, err, sizeof(err));
+	if (rc < 0) {
+		char q[600];
+		log_error("daemon.start_failed", "error=%s", log_quote(err, q, sizeof(q)));
+	}
+	return rc;
+}
+
+static void lws_log_bridge(int level, const char *line)
+{
+	char q[600], copy[512];
+
+	snprintf(copy, sizeof(copy), "%s", line);
+	copy[strcspn(copy, "\n")] = '\0';
+	log_emit(level == LLL_ERR ? LOG_ERROR : LOG_WARN, "lws", "msg=%s",
+	         log_quote(copy, q, sizeof(q)));
+}
+
+static int start_server(struct daemon *d)
+{
+	struct lws_context_creation_info info;
+	static const struct lws_protocols end = {0};
+	static struct lws_protocols list[3];
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
+	list[0] = *http_protocol();
+	list[1] = *worker_protocol();
+	list[2] = end;
+
+	memset(&info, 0, sizeof(info));
+	info.port = d->cfg.listen_port;
+	info.iface = d->cfg.listen_host;
+	info.protocols = list;
+	info.user = d;
+	info.max_http_header_data = 8192;
+	info.timeout_secs = 30;
+	d->lws = lws_create_context(&info);
+	if (!d->lws) {
+		log_error("daemon.start_failed", "error=\"cannot listen on %s:%d\"",
+		          d->cfg.listen_host, d->cfg.listen_port);
+		return -1;
+	}
+	struct lws_vhost *vh = lws_get_vhost_by_name(d->lws, "default");
+	int port = vh ? lws_get_vhost_listen_port(vh) : d->cfg.listen_port;
+	log_info("daemon.listening", "addr=%s:%d state_dir=%s version=%s", d->cfg.listen_host, port,
+	         d->state_dir, AGENTHOST_VERSION);
+	return 0;
+}
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+	if (signal_context)
+		lws_cancel_service(signal_context);
+}
+
+static void install_signal_handlers(void)
+{
+	struct sigaction sa = {.sa_handler = on_signal};
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void shutdown_daemon(struct daemon *d)
+{
+	worker_wait_all();
+	if (d->lws)
+		lws_context_destroy(d->lws);
+	registry_close(d->registry);
+	store_close(d->store);
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	free(d->state_dir);
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon d = {.lock_fd = -1};
+	int rc = parse_args(argc, argv, &d.cfg);
+
+	if (rc)
+		return rc;
+	d.started_ms = store_now_ms();
+	umask(022);
+	install_signal_handlers();
+	if (open_state_dir(&d) < 0 || open_store(&d) < 0) {
+		shutdown_daemon(&d);
+		return 1;
+	}
+	if (d.cfg.manifests_dir)
+		registry_sync_dir(d.registry, d.store, d.cfg.manifests_dir);
+	if (start_server(&d) < 0) {
+		shutdown_daemon(&d);
+		return 1;
+	}
+	signal_context = d.lws;
+	while (!stopping)
+		if (lws_service(d.lws, 0) < 0)
+			break;
+	log_info("daemon.stopping", "reason=signal");
+	signal_context = NULL;
+	shutdown_daemon(&d);
+	log_info("daemon.stopped", "clean=1");
+	return 0;
+}
