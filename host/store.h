@@ -31,8 +31,14 @@ void store_close(struct store *st); /* NULL is fine */
 /* The last SQLite error message of this connection (borrowed, valid until next call). */
 const char *store_errmsg(struct store *st);
 
+/* The newest schema version this code knows: the number of migrations in store.c. */
+#define STORE_SCHEMA_VERSION 1
+
 /* The schema version the database is at (PRAGMA user_version). */
 int store_schema_version(struct store *st);
+
+/* PRAGMA quick_check: 0 when the database is sound, -EIO with the finding otherwise. */
+int store_integrity_check(struct store *st);
 
 /* Explicit transactions, for callers that group several writes. */
 int store_begin(struct store *st);
