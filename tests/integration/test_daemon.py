@@ -58,8 +58,9 @@ class StateDirLock(DaemonTestCase):
 class Restart(DaemonTestCase):
 
     def test_agents_persist_across_restart(self):
-        a = self.assertStatus(self.d.install(fixture("minimal")), 201).json()
+        self.assertStatus(self.d.install(fixture("minimal")), 201)
         self.assertStatus(self.d.install(fixture("minimal-v2")), 201)
+        a = self.assertStatus(self.d.admin("GET", "/v1/agents/fx-minimal?version=1.0.0"), 200).json()
         self.d.restart()
         b = self.assertStatus(self.d.admin("GET", "/v1/agents/fx-minimal?version=1.0.0"), 200).json()
         self.assertEqual(b, a)
