@@ -6,6 +6,10 @@
  * message is in store_errmsg()). Strings in the row structs returned to the caller are
  * owned by that struct: release them with the matching *_clear(). Rows handed to a
  * callback are borrowed for the duration of the call only.
+ * Also: -EINVAL for an argument the schema rejects (a NULL where a value is required), and
+ * a write that names a session that does not exist (KV, events) gives -ENOENT. A callback
+ * may call other store functions on the same connection, but not the list it is called
+ * from (that gives -EIO).
  *
  * One struct store is one connection and is not thread-safe; a thread that needs the
  * database opens its own (SQLite serializes writers; WAL lets readers go on). */
@@ -23,8 +27,9 @@ int64_t store_now_ms(void);
 
 /* Opens (creating if needed) the database at path, sets WAL + synchronous=NORMAL +
  * foreign keys + a busy timeout, and migrates the schema forward to the newest version.
- * A database from a newer agenthost (version above ours) is refused. On failure writes
- * the cause to err and returns a negative code; *out is then NULL. */
+ * A database from a newer agenthost (version above ours) is refused with -ENOTSUP. On
+ * failure writes the cause (naming path) to err and returns a negative code (-EIO for
+ * SQLite failures); *out is then NULL. err may be NULL. */
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *st); /* NULL is fine */
 
@@ -34,13 +39,21 @@ const char *store_errmsg(struct store *st);
 /* The newest schema version this code knows: the number of migrations in store.c. */
 #define STORE_SCHEMA_VERSION 1
 
-/* The schema version the database is at (PRAGMA user_version). */
+/* The schema version the database is at (PRAGMA user_version), or a negative code. */
 int store_schema_version(struct store *st);
 
 /* PRAGMA quick_check: 0 when the database is sound, -EIO with the finding otherwise. */
 int store_integrity_check(struct store *st);
 
-/* Explicit transactions, for callers that group several writes. */
+/* Explicit transactions, for callers that group several writes. store_begin takes the
+ * write lock at once (BEGIN IMMEDIATE, waiting up to the busy timeout), so a group never
+ * fails half-way for want of the lock. Calls nest: an inner store_begin is a savepoint
+ * that its store_commit releases into the outer level and its store_rollback undoes
+ * alone; only the outermost commit makes the writes durable. The functions below that
+ * are "one transaction" use the same levels, so they work alone and inside a group, and
+ * a failure inside a group undoes only that function's writes. If SQLite itself rolls
+ * the group back (I/O error, disk full), every call fails with -EIO until the caller has
+ * rolled back each level it opened. Commit or rollback without an open level: -EIO. */
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 int store_rollback(struct store *st);
@@ -155,13 +168,15 @@ struct store_event {
 };
 
 /* Appends one event and sets the session's last_seq to ev->seq (one transaction).
- * -EEXIST if that seq is already there. */
+ * -EEXIST if that seq is already there, or is not above the session's last_seq (so seq
+ * stays strictly increasing even after a trim); -ENOENT if the session does not exist. */
 int store_event_append(struct store *st, const char *session, const struct store_event *ev);
 /* Events with seq > after, oldest first, at most limit of them (limit <= 0: no limit). */
 typedef int (*store_event_cb)(const struct store_event *ev, void *ctx);
 int store_event_list(struct store *st, const char *session, int64_t after, int64_t limit,
 		     store_event_cb cb, void *ctx);
-/* Deletes all but the newest keep events of the session. */
+/* Deletes all but the newest keep events of the session (-EINVAL if keep < 0). The list,
+ * trim and first_seq calls read an unknown session as an empty log. */
 int store_event_trim(struct store *st, const char *session, int64_t keep);
 /* The oldest seq still kept (0 when the log is empty). */
 int store_event_first_seq(struct store *st, const char *session, int64_t *seq);
