@@ -12,6 +12,10 @@
 
 #define MANIFEST_ERR_MAX 512
 
+/* manifest_load refuses files larger than this with -EFBIG (an agent.json is a few
+ * kilobytes; the limit keeps a stray huge file out of memory). */
+#define MANIFEST_MAX_BYTES (1024 * 1024)
+
 enum manifest_isolation { MANIFEST_ISOLATION_PROCESS, MANIFEST_ISOLATION_WORKER };
 
 struct manifest_env {
@@ -127,5 +131,10 @@ json_t *manifest_to_json(const struct manifest *m);
 
 /* Frees m and everything it owns. NULL is fine. */
 void manifest_free(struct manifest *m);
+
+/* True if `name` (borrowed) is one of the syscalls sandbox.allow_syscalls may never name
+ * (io_uring_*, ptrace, mount, unshare, setns, bpf, module and key calls, ...), so the
+ * sandbox can refuse them from the same list. */
+bool manifest_syscall_never_allowed(const char *name);
 
 #endif
