@@ -88,7 +88,7 @@ static void copy_query(struct http_request *req, struct lws *wsi)
 static struct http_request *request_new(struct lws *wsi, const char *path)
 {
 	struct http_request *req = xcalloc(1, sizeof(*req));
-	char *length;
+	char *length, *encoding;
 
 	req->daemon = lws_context_user(lws_get_context(wsi));
 	req->wsi = wsi;
@@ -102,6 +102,9 @@ static struct http_request *request_new(struct lws *wsi, const char *path)
 	length = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
 	req->content_length = length ? strtoll(length, NULL, 10) : -1;
 	free(length);
+	encoding = copy_header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING);
+	req->chunked = encoding && strcasestr(encoding, "chunked");
+	free(encoding);
 	return req;
 }
 
@@ -274,6 +277,10 @@ static int write_reply(struct lws *wsi, struct http_conn *conn)
 		}
 	}
 	log_request(req);
+	if (req->body_expected && !req->body_complete) {
+		req->reply_written = true; /* on_body_complete() closes */
+		return 0;
+	}
 	bool close_after = req->close_after;
 	request_free(req);
 	conn->req = NULL;
@@ -313,25 +320,55 @@ static void append_body(struct http_request *req, const void *in, size_t len)
 	req->body[req->body_len] = '\0';
 }
 
-/* A body much larger than the limit is not worth reading to the end: reply and close. */
+/* A refused body is read and dropped before the connection closes, so the client (still
+ * sending) sees the reply instead of a reset; past this many times the limit it is not
+ * worth reading, and the connection closes as soon as the reply is out. */
 #define HTTP_DRAIN_FACTOR 64
 
 static int on_headers(struct lws *wsi, struct http_conn *conn, const char *path)
 {
 	struct http_request *req = request_new(wsi, path);
-	size_t max = req->daemon->cfg.max_body;
+	int64_t max = (int64_t)req->daemon->cfg.max_body;
 
 	conn->req = req;
-	req->body_expected = req->content_length > 0;
-	if (req->content_length > (int64_t)max) {
-		req->body_too_large = true;
-		if (req->content_length > (int64_t)max * HTTP_DRAIN_FACTOR) {
-			req->close_after = true;
-			req->body_expected = false;
-		}
-	}
+	req->body_expected = req->content_length > 0 || req->chunked;
 	api_route(req);
+	if (!req->replied && req->chunked && req->content_length < 0)
+		/* lws 4.1 does not de-chunk request bodies on the server side. */
+		http_reply_error(req, 411, "length_required",
+		                 "chunked request bodies are not supported: send Content-Length");
+	if (!req->replied && req->content_length > max)
+		http_reply_error(req, 413, "too_large", "the body is larger than %lld bytes",
+		                 (long long)max);
+	if (req->replied) {
+		/* Refused from the headers alone: answer now, without reading the body. */
+		if (req->body_expected) {
+			req->close_after = true;
+			if (req->content_length > max * HTTP_DRAIN_FACTOR)
+				req->body_expected = false; /* do not wait for it */
+		}
+		lws_callback_on_writable(wsi);
+		return 0;
+	}
 	if (!req->body_expected)
+		dispatch(wsi, req);
+	return 0;
+}
+
+static int on_body_complete(struct lws *wsi, struct http_conn *conn)
+{
+	struct http_request *req = conn->req;
+
+	if (!req)
+		return 0;
+	req->body_complete = true;
+	if (req->reply_written) {
+		/* An early reply went out; the rest of the body is now drained. */
+		request_free(req);
+		conn->req = NULL;
+		return -1;
+	}
+	if (!req->replied)
 		dispatch(wsi, req);
 	return 0;
 }
@@ -352,9 +389,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 			append_body(conn->req, in, len);
 		return 0;
 	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
-		if (conn->req && conn->req->body_expected)
-			dispatch(wsi, conn->req);
-		return 0;
+		return on_body_complete(wsi, conn);
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (!conn->req || !conn->req->replied || conn->req->deferred)
 			return 0;

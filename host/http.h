@@ -46,6 +46,7 @@ struct http_request {
 	char *content_type;
 	char *accept;
 	int64_t content_length; /* -1 when absent */
+	bool chunked;           /* Transfer-Encoding: chunked */
 	int64_t started_us;
 
 	/* Filled by the router. */
@@ -58,6 +59,7 @@ struct http_request {
 	char *body;
 	size_t body_len;
 	bool body_expected;
+	bool body_complete;
 	bool body_too_large;
 
 	/* The reply. */
@@ -69,7 +71,8 @@ struct http_request {
 	size_t reply_len, reply_sent;
 	char allow[64]; /* Allow header for 405 */
 	bool headers_sent;
-	bool close_after; /* the body was not read: the connection cannot be reused */
+	bool close_after;   /* the body was not read: the connection cannot be reused */
+	bool reply_written; /* sent, waiting only for the rest of the body to drain */
 };
 
 /* The lws protocol entry serving HTTP; its user data is the daemon. */
