@@ -5,6 +5,8 @@ import os
 import re
 import stat
 import sys
+import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import RFC3339_MS, DaemonTestCase, fixture, main, metric, state_snapshot  # noqa: E402
@@ -190,6 +192,71 @@ class InstallFailure(DaemonTestCase):
         self.assertEqual(state_snapshot(self.d) - before, set())
 
 
+class Concurrency(DaemonTestCase):
+    """Installs run off the event loop (worker threads): the daemon keeps answering, and
+    racing installs of one version give exactly one winner."""
+
+    def slow_agent(self, name, seconds):
+        return self.write_agent(name, {
+            "manifest_version": 1, "name": name, "version": "1.0.0", "description": "slow build",
+            "entrypoint": ["./run.sh"],
+            "install": {"command": ["/bin/sh", "-c", "sleep %s; echo done > built.txt" % seconds]}})
+
+    def in_thread(self, fn, *args):
+        box = {}
+
+        def run():
+            try:
+                box["result"] = fn(*args)
+            except BaseException as e:  # reported by the caller
+                box["error"] = e
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t, box
+
+    def test_slow_install_does_not_block_other_requests(self):
+        src = self.slow_agent("fx-slow", 1.5)
+        t, box = self.in_thread(self.d.install, src)
+        time.sleep(0.3)  # the install command is running now
+        for path in ("/healthz", "/metrics"):
+            start = time.monotonic()
+            self.assertStatus(self.d.request("GET", path, timeout=5), 200)
+            self.assertLess(time.monotonic() - start, 0.5, "GET %s waited for the install" % path)
+        start = time.monotonic()
+        self.assertStatus(self.d.admin("GET", "/v1/agents"), 200)
+        self.assertLess(time.monotonic() - start, 0.5, "GET /v1/agents waited for the install")
+        t.join(10)
+        self.assertFalse(t.is_alive(), "install did not answer")
+        self.assertNotIn("error", box, box)
+        self.assertStatus(box["result"], 201)
+
+    def test_racing_installs_of_one_version_give_one_201_and_one_409(self):
+        src = self.slow_agent("fx-race", 0.5)
+        runs = [self.in_thread(self.d.install, src) for _ in range(3)]
+        for t, _ in runs:
+            t.join(15)
+            self.assertFalse(t.is_alive())
+        results = [box.get("result") or box.get("error") for _, box in runs]
+        statuses = sorted(getattr(r, "status", r) for r in results)
+        self.assertEqual(statuses, [201, 409, 409], results)
+        for r in results:
+            if r.status == 409:
+                self.assertError(r, 409, "conflict")
+        a = self.d.admin("GET", "/v1/agents/fx-race").json()
+        self.assertEqual(a["versions"], ["1.0.0"])
+        self.assertEqual(os.listdir(self.d.agent_dir("fx-race")), ["1.0.0"])
+
+    def test_parallel_installs_of_different_agents_all_succeed(self):
+        srcs = [self.slow_agent("fx-par-%d" % i, 0.3) for i in range(4)]
+        runs = [self.in_thread(self.d.install, s) for s in srcs]
+        for t, box in runs:
+            t.join(15)
+            self.assertNotIn("error", box, box)
+            self.assertStatus(box["result"], 201)
+        names = [a["name"] for a in self.d.admin("GET", "/v1/agents").json()["agents"]]
+        self.assertEqual(names, ["fx-par-%d" % i for i in range(4)])
+
+
 class Metrics(DaemonTestCase):
 
     def test_installs_total_counts_ok_and_failed(self):
@@ -213,6 +280,19 @@ class Metrics(DaemonTestCase):
         self.assertEqual(metric(t2, "agenthost_agents_installed"), 1, t2)
         self.assertEqual(metric(t2, "agenthost_agent_versions_installed"), 2, t2)
         self.assertTrue(re.search(r"(?m)^# TYPE agenthost_installs_total counter$", t2), t2)
+
+    def test_tokens_and_requests_are_counted(self):
+        t0 = self.d.request("GET", "/metrics").body.decode()
+        self.assertEqual(metric(t0, "agenthost_tokens"), 1, t0)  # the admin token
+        self.assertStatus(self.d.admin("POST", "/v1/tokens", {"name": "m"}), 201)
+        self.assertStatus(self.d.request("GET", "/v1/agents"), 401)
+        self.assertStatus(self.d.request("GET", "/v1/agents"), 401)
+        t1 = self.d.request("GET", "/metrics").body.decode()
+        self.assertEqual(metric(t1, "agenthost_tokens"), 2, t1)
+        self.assertEqual(metric(t1, "agenthost_http_requests_total", {"status": "401"}),
+                         metric(t0, "agenthost_http_requests_total", {"status": "401"}) + 2, t1)
+        self.assertGreaterEqual(metric(t1, "agenthost_uptime_seconds"), 0)
+        self.assertIn("agenthost_uptime_seconds", t1)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,10 @@ class BadRequestBodies(DaemonTestCase):
 
     def test_missing_path_is_400(self):
         self.assertError(self.d.admin("POST", "/v1/agents", {}), 400, "bad_request", "path")
-        self.assertError(self.d.admin("POST", "/v1/agents", {"pth": fixture("minimal")}), 400, "bad_request", "path")
+        # a misspelt key: 400 naming either the missing "path" or the stray "pth"
+        msg = self.assertError(self.d.admin("POST", "/v1/agents", {"pth": fixture("minimal")}), 400, "bad_request")
+        self.assertTrue("path" in msg or "pth" in msg, msg)
+        self.assertEqual(self.d.admin("GET", "/v1/agents").json(), {"agents": []})
 
     def test_path_of_wrong_type_is_400(self):
         for v in (42, None, ["/tmp"], {"p": 1}, True):
@@ -195,6 +198,47 @@ class Routing(DaemonTestCase):
             self.assertNotIn(method, got, "%s %s: Allow %r lists the refused method" % (method, path, allow))
 
 
+class Connections(DaemonTestCase):
+
+    def test_keep_alive_serves_several_requests_and_errors(self):
+        import http.client
+        import json
+        conn = http.client.HTTPConnection("127.0.0.1", self.d.port, timeout=10)
+        self.addCleanup(conn.close)
+        auth = {"Authorization": "Bearer " + self.d.admin_token}
+        steps = [("GET", "/v1/agents", None, 200), ("GET", "/v1/agents/nope", None, 404),
+                 ("POST", "/v1/agents", json.dumps({"path": fixture("minimal")}), 201),
+                 ("POST", "/v1/agents", "{bad", 400), ("GET", "/v1/agents/fx-minimal", None, 200),
+                 ("GET", "/healthz", None, 200)]
+        for method, path, body, status in steps:
+            hdrs = dict(auth)
+            if body is not None:
+                hdrs["Content-Type"] = "application/json"
+            conn.request(method, path, body=body, headers=hdrs)
+            r = conn.getresponse()
+            data = r.read()
+            self.assertEqual(r.status, status, "%s %s on a kept-alive connection: %r" % (method, path, data))
+            self.assertFalse(r.will_close and (method, path) != steps[-1][:2],
+                             "the daemon closed the connection after %s %s" % (method, path))
+
+    def test_encoded_path_tricks_are_404(self):
+        # A percent-encoded name is one path segment: "/v1/agents/..%2ftokens" asks for the
+        # agent named "../tokens" (unknown: 404), never for another route.
+        self.assertStatus(self.d.install(fixture("minimal")), 201)
+        for path in ("/v1/agents/..%2ftokens", "/v1/agents/..%2Ftokens", "/v1/agents/%2e%2e",
+                     "/v1/agents/fx-minimal%00x", "/v1/agents/fx-minimal%2f"):
+            with self.subTest(path=path):
+                r = self.d.admin("GET", path)
+                self.assertIn(r.status, (400, 404), "%s: %r" % (path, r))
+                self.assertError(r, r.status, "not_found" if r.status == 404 else "bad_request")
+
+    def test_encoded_slash_cannot_revoke_a_token(self):
+        t = self.assertStatus(self.d.admin("POST", "/v1/tokens", {"name": "victim"}), 201).json()
+        r = self.d.admin("DELETE", "/v1/agents/..%2ftokens%2f" + t["id"])
+        self.assertIn(r.status, (400, 404), r)
+        self.assertStatus(self.d.request("GET", "/v1/agents", token=t["token"]), 200)
+
+
 class BodyLimits(DaemonTestCase):
 
     def head(self, extra):
@@ -226,8 +270,12 @@ class BodyLimits(DaemonTestCase):
 
     def test_oversized_content_length_is_413_before_the_body(self):
         # docs/http.md: "a larger Content-Length is refused with 413 before the body is read"
-        status, headers, rbody, _ = self.d.raw_exchange(
-            self.head("Content-Length: %d\r\n" % TEN_MB), [], timeout=5)
+        try:
+            status, headers, rbody, _ = self.d.raw_exchange(
+                self.head("Content-Length: %d\r\n" % TEN_MB), [], timeout=5)
+        except AssertionError as e:
+            self.fail("no answer within 5 s to a request announcing a 10 MB body (none of it "
+                      "sent); docs/http.md: refused with 413 before the body is read (%s)" % e)
         self.check_413(status, headers, rbody)
         self.assertStatus(self.d.request("GET", "/healthz"), 200)
 
@@ -243,6 +291,16 @@ class BodyLimits(DaemonTestCase):
         self.check_413(status, headers, rbody)
         self.assertStatus(self.d.request("GET", "/healthz"), 200)
         self.assertEqual(self.d.admin("GET", "/v1/agents").json(), {"agents": []})
+
+    def test_small_chunked_body_is_accepted(self):
+        # docs/http.md limits chunked bodies, so it reads them
+        body = ('{"path": "%s"}' % fixture("minimal")).encode()
+        status, headers, rbody, _ = self.d.raw_exchange(
+            self.head("Transfer-Encoding: chunked\r\n"),
+            [b"%x\r\n" % len(body[:10]) + body[:10] + b"\r\n",
+             b"%x\r\n" % len(body[10:]) + body[10:] + b"\r\n", b"0\r\n\r\n"])
+        self.assertEqual(status, 201, rbody)
+        self.assertStatus(self.d.admin("GET", "/v1/agents/fx-minimal"), 200)
 
     def test_body_under_default_limit_is_accepted(self):
         # 1 MiB of padding is under the 2 MiB default

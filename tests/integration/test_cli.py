@@ -122,10 +122,19 @@ class Agents(DaemonTestCase):
         self.assertStatus(self.d.admin("GET", "/v1/agents/fx-minimal"), 404)
 
     def test_name_with_slash_cannot_reach_another_route(self):
+        # agentctl escapes the name (host/ctl/url.h) so that "../tokens/ID" names an agent,
+        # not the token route: the token must survive and the command must fail.
         self.assertCtlOk(self.ctl("install", fixture("minimal")))
+        t = self.d.admin("POST", "/v1/tokens", {"name": "victim"}).json()
         r = self.ctl("uninstall", "../tokens")
         self.assertEqual(r.code, 1, r)
-        self.assertEqual(len(self.d.admin("GET", "/v1/tokens").json()["tokens"]), 1)
+        r = self.ctl("uninstall", "../tokens/" + t["id"])
+        self.assertEqual(r.code, 1, "agentctl uninstall ../tokens/ID succeeded: %r" % r)
+        self.assertStatus(self.d.request("GET", "/v1/agents", token=t["token"]), 200)
+        r = self.ctl("agent", "../tokens")
+        self.assertEqual(r.code, 1, r)
+        self.assertNotIn("tokens", r.out)
+        self.assertEqual(len(self.d.admin("GET", "/v1/tokens").json()["tokens"]), 2)
         self.assertStatus(self.d.admin("GET", "/v1/agents/fx-minimal"), 200)
 
 

@@ -33,6 +33,37 @@ class Signals(DaemonTestCase):
         self.assertStatus(self.d.request("GET", "/healthz"), 200)
 
 
+class SignalDuringInstall(DaemonTestCase):
+
+    def test_sigterm_during_install_exits_0_and_leaves_all_or_nothing(self):
+        src = self.write_agent("slow", {
+            "manifest_version": 1, "name": "fx-slow", "version": "1.0.0", "description": "slow",
+            "entrypoint": ["./run.sh"],
+            "install": {"command": ["/bin/sh", "-c", "sleep 1; echo done > built.txt"]}})
+        import threading
+        box = {}
+        t = threading.Thread(target=lambda: box.update(r=self._try_install(src)), daemon=True)
+        t.start()
+        time.sleep(0.3)
+        self.assertEqual(self.d.stop(expect_code=None), 0, self.d.log())
+        t.join(10)
+        self.d.start()
+        r = self.d.admin("GET", "/v1/agents/fx-slow")
+        if r.status == 200:
+            with open(os.path.join(self.d.agent_dir("fx-slow", "1.0.0"), "built.txt")) as f:
+                self.assertEqual(f.read(), "done\n")
+        else:
+            self.assertError(r, 404, "not_found")
+            self.assertFalse(os.path.lexists(self.d.agent_dir("fx-slow")), "half an install left behind")
+            self.assertStatus(self.d.install(src), 201)
+
+    def _try_install(self, src):
+        try:
+            return self.d.install(src)
+        except OSError as e:
+            return e
+
+
 class StateDirLock(DaemonTestCase):
 
     def test_second_daemon_on_same_state_dir_is_refused(self):
