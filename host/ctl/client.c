@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <libwebsockets.h>
 #include <netdb.h>
+#include <openssl/x509.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,6 +204,19 @@ static void connection_closed(struct transfer *t)
 		fail(t, "closed");
 }
 
+/* lws' own words for a refused certificate are "SSL err 1: error:00000001"; OpenSSL
+ * knows the reason ("self-signed certificate"), so keep it. ok is OpenSSL's verdict. */
+static void cert_checked(struct transfer *t, void *x509_store_ctx, size_t ok)
+{
+	char reason[160];
+
+	if (ok)
+		return;
+	snprintf(reason, sizeof(reason), "the daemon's TLS certificate is not trusted: %s",
+	         X509_verify_cert_error_string(X509_STORE_CTX_get_error(x509_store_ctx)));
+	fail(t, reason);
+}
+
 static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len)
 {
@@ -232,6 +246,9 @@ static int http_callback(struct lws *wsi, enum lws_callback_reasons reason, void
 		return 0;
 	case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
 		connection_closed(t);
+		return 0;
+	case LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION:
+		cert_checked(t, user, len);
 		return 0;
 	case LWS_CALLBACK_WSI_DESTROY:
 		t->wsi = NULL;

@@ -619,19 +619,18 @@ static const char *count_text(json_int_t n, const char *unknown, char *buf, size
 static void print_status(const struct ctl_ctx *ctx, const struct status *st)
 {
 	struct ctl_table *t = ctl_table_new(2, NULL);
+	bool known = !strcmp(st->token_kind, "admin") || !strcmp(st->token_kind, "client");
 	char buf[MESSAGE_MAX + PATH_MAX + 64], n1[32], n2[32];
 
 	ctl_table_add_kv(t, "daemon", ctx->cfg.url.text);
-	snprintf(buf, sizeof(buf), "%s%s%s", st->reachable ? "yes" : "no",
-	         st->reachable ? "" : " (", st->reachable ? "" : st->error);
-	if (!st->reachable)
-		strcat(buf, ")");
-	ctl_table_add_kv(t, "reachable", buf);
+	/* Why it is not reachable is the error line on stderr. */
+	ctl_table_add_kv(t, "reachable", st->reachable ? "yes" : "no");
 	if (st->reachable)
 		ctl_table_add_kv(t, "health", st->healthy ? "ok" : st->error);
 	if (st->healthy) {
 		ctl_table_add_kv(t, "version", st->version);
-		snprintf(buf, sizeof(buf), "%s (%s)", st->token_kind, st->token_note);
+		snprintf(buf, sizeof(buf), "%s (%s%s)", st->token_kind, known ? "from " : "",
+		         st->token_note);
 		ctl_table_add_kv(t, "token", buf);
 		ctl_table_add_kv(t, "agents", count_text(st->agents, "-", n1, sizeof(n1)));
 		ctl_table_add_kv(

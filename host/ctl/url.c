@@ -130,9 +130,8 @@ int ctl_url_parse(const char *text, struct ctl_url *out, char *err, size_t errle
 		return fail(err, errlen, "the URL contains white space");
 	if (parse_scheme(text, out, &rest, err, errlen))
 		return -1;
-	slash = strchr(rest, '/');
-	if (!slash)
-		slash = rest + strlen(rest);
+	/* The authority ends where the path, query or fragment starts. */
+	slash = rest + strcspn(rest, "/?#");
 	if (parse_authority(rest, (size_t)(slash - rest), out, err, errlen))
 		return -1;
 	if (parse_prefix(slash, out, err, errlen))
