@@ -66,6 +66,20 @@ class InstallListShowUninstall(DaemonTestCase):
         names = [x["name"] for x in self.d.admin("GET", "/v1/agents").json()["agents"]]
         self.assertEqual(names, ["fx-aaa", "fx-install-ok", "fx-minimal"])
 
+    def test_listing_and_showing_never_start_the_agent(self):
+        # DESIGN §2: discovery is offline. The entrypoint would leave a marker if run.
+        marker = os.path.join(self.tmp, "agent-was-started")
+        p = self.write_agent("offline", {"manifest_version": 1, "name": "fx-offline", "version": "1.0.0",
+                                         "description": "marks its start", "entrypoint": ["./run.sh"]},
+                             files={"run.sh": "#!/bin/sh\ntouch %s\nexec cat\n" % marker})
+        self.assertStatus(self.d.install(p), 201)
+        self.assertStatus(self.d.admin("GET", "/v1/agents"), 200)
+        self.assertStatus(self.d.admin("GET", "/v1/agents/fx-offline"), 200)
+        self.d.restart()
+        self.assertStatus(self.d.admin("GET", "/v1/agents"), 200)
+        time.sleep(0.2)
+        self.assertFalse(os.path.exists(marker), "listing or installing started the agent")
+
     def test_install_from_agent_json_path(self):
         r = self.assertStatus(self.d.install(os.path.join(fixture("minimal"), "agent.json")), 201)
         self.assertEqual(r.json()["name"], "fx-minimal")
