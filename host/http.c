@@ -378,6 +378,10 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 {
 	struct http_conn *conn = user;
 
+	/* lws refuses some requests (a NUL in the path, ...) before it allocates the
+	 * per-connection data, and still tells us about the close. */
+	if (!conn)
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	switch (reason) {
 	case LWS_CALLBACK_HTTP:
 		request_free(conn->req); /* a previous request on this connection that never
