@@ -16,6 +16,10 @@
 #include <unistd.h>
 
 #define CONNECT_TIMEOUT_S 10
+/* The probe after a failed connect only has to tell why; lws has waited already. */
+#define PROBE_TIMEOUT_MS 3000
+/* lws has no "never" for its timeouts: a week stands for it (--timeout 0). */
+#define NO_LWS_LIMIT_S (7u * 24 * 3600)
 #define WRITE_CHUNK 4096
 #define READ_CHUNK 4096
 /* A daemon answer larger than this is a bug or an attack, not something to print. */
@@ -288,6 +292,10 @@ static int create_context(struct ctl_http_client *c, char *err, size_t errlen)
 	info.port = CONTEXT_PORT_NO_LISTEN;
 	info.protocols = protocols;
 	info.connect_timeout_secs = CONNECT_TIMEOUT_S;
+	/* lws gives the daemon timeout_secs (default 5) to start answering a request; an
+	 * install whose command builds the agent takes longer. The whole request is bounded by
+	 * our own timer instead (--timeout), so lws' limit only has to be longer than it. */
+	info.timeout_secs = c->timeout_s > 0 ? (unsigned int)c->timeout_s + 5 : NO_LWS_LIMIT_S;
 	/* One connection at a time: no fd table sized for the ulimit. */
 	info.fd_limit_per_thread = 8;
 	if (c->url.tls)
@@ -342,7 +350,7 @@ static int probe_connect(const struct ctl_url *url, char *why, size_t whylen)
 			e = errno;
 			continue;
 		}
-		e = connect_within(fd, ai->ai_addr, ai->ai_addrlen, CONNECT_TIMEOUT_S * 1000);
+		e = connect_within(fd, ai->ai_addr, ai->ai_addrlen, PROBE_TIMEOUT_MS);
 		close(fd);
 		if (!e)
 			break;
