@@ -123,8 +123,14 @@ static int authenticate(struct http_request *req, const struct route *route)
 
 int api_route(struct http_request *req)
 {
-	const struct route *route = find_route(req);
+	const struct route *route;
 
+	if (!utf8_sanitize(req->path)) {
+		http_reply_error(req, 400, "bad_request", "the path is not valid UTF-8: %s",
+		                 req->path);
+		return -1;
+	}
+	route = find_route(req);
 	if (!route) {
 		if (req->allow[0])
 			http_reply_error(req, 405, "method_not_allowed",

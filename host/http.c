@@ -176,6 +176,7 @@ void http_reply_error(struct http_request *req, int status, const char *code, co
 	va_start(ap, fmt);
 	vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
+	utf8_sanitize(message); /* it may quote the path or a name from the client */
 	http_reply_json(req, status,
 	                json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
 }

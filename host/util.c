@@ -118,3 +118,48 @@ void sha256(const void *data, size_t len, unsigned char out[32])
 	if (!EVP_Digest(data, len, out, &outlen, EVP_sha256(), NULL))
 		abort();
 }
+
+/* Length of the valid UTF-8 sequence at p, or 0 (overlongs, surrogates and code points
+ * above U+10FFFF are invalid, as in RFC 3629). */
+static size_t utf8_sequence(const unsigned char *p)
+{
+	size_t n;
+	unsigned cp;
+
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2, cp = p[0] & 0x1f;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3, cp = p[0] & 0x0f;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4, cp = p[0] & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+bool utf8_sanitize(char *s)
+{
+	unsigned char *p = (unsigned char *)s;
+	bool valid = true;
+
+	while (*p) {
+		size_t n = utf8_sequence(p);
+		if (n == 0) {
+			*p++ = '?';
+			valid = false;
+		} else {
+			p += n;
+		}
+	}
+	return valid;
+}

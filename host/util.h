@@ -4,6 +4,7 @@
 #ifndef AGENTHOST_UTIL_H
 #define AGENTHOST_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,10 @@ void random_id(const char *prefix, size_t nbytes, char *out, size_t outlen);
 
 /* Hex encoding of n bytes into out (2n + 1 bytes). */
 void hex_encode(const unsigned char *in, size_t n, char *out);
+
+/* Replaces every byte of s that is not part of a valid UTF-8 sequence with '?', in
+ * place, so text from outside can go into JSON. Returns true if s was valid already. */
+bool utf8_sanitize(char *s);
 
 /* SHA-256 of data into out[32]. */
 void sha256(const void *data, size_t len, unsigned char out[32]);

@@ -262,6 +262,10 @@ class Connections(DaemonTestCase):
             if isinstance(r, Exception):
                 continue
             self.assertTrue(400 <= r.status < 500, "GET %s: %r" % (label, r))
+            if (r.header("content-type") or "").startswith("text/html"):
+                # libwebsockets refuses some malformed URIs itself, with its own page,
+                # before the daemon sees the request (docs/http.md, "Paths").
+                continue
             self.assertError(r, r.status, r.json()["error"]["code"])
         self.assertStatus(self.d.admin("GET", "/v1/agents/fx-minimal"), 200)
 
