@@ -75,6 +75,25 @@ static char *read_token_file(const char *path, struct ctl_config *cfg)
 	return strdup(start);
 }
 
+/* A token goes into a header line: a control character would end it and start another,
+ * and a huge one would be cut. Neither is a token the daemon made. */
+static int check_token(const char *token, const char *source, char *err, size_t errlen)
+{
+	for (const unsigned char *p = (const unsigned char *)token; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			snprintf(err, errlen, "the token from %s contains control characters",
+			         source);
+			return -1;
+		}
+	}
+	if (strlen(token) > CTL_TOKEN_MAX) {
+		snprintf(err, errlen, "the token from %s is longer than %d characters", source,
+		         CTL_TOKEN_MAX);
+		return -1;
+	}
+	return 0;
+}
+
 static int resolve_token(const struct ctl_args *args, struct ctl_config *cfg, char *err,
                          size_t errlen)
 {
@@ -93,11 +112,11 @@ static int resolve_token(const struct ctl_args *args, struct ctl_config *cfg, ch
 	} else {
 		snprintf(path, sizeof(path), "%s/admin.token", ctl_config_state_dir(args));
 		cfg->token = read_token_file(path, cfg);
-		return 0;
+		return cfg->token ? check_token(cfg->token, path, err, errlen) : 0;
 	}
 	if (!cfg->token)
 		abort();
-	return 0;
+	return check_token(cfg->token, cfg->token_source, err, errlen);
 }
 
 static int resolve_timeout(const struct ctl_args *args, struct ctl_config *cfg, char *err,

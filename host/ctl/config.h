@@ -11,6 +11,7 @@
 #define CTL_DEFAULT_URL "http://127.0.0.1:8080"
 #define CTL_DEFAULT_STATE_DIR "/var/lib/agenthost"
 #define CTL_DEFAULT_TIMEOUT_S 300
+#define CTL_TOKEN_MAX 512
 
 struct ctl_config {
 	struct ctl_url url;
@@ -25,7 +26,8 @@ struct ctl_config {
 
 /* Fills *cfg from args (borrowed) and the environment. A missing token is not an error
  * here (open routes need none; the daemon's 401 says so for the others). Returns 0, or -1
- * with one line in err for a usage error: a malformed URL or timeout, an empty --token.
+ * with one line in err for a usage error: a malformed URL or timeout, an empty --token, a
+ * token with control characters or longer than CTL_TOKEN_MAX.
  * On success the caller frees with ctl_config_free. */
 int ctl_config_resolve(const struct ctl_args *args, struct ctl_config *cfg, char *err,
                        size_t errlen);

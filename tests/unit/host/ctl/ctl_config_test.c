@@ -125,6 +125,26 @@ static void test_token_order(void)
 	a.token = "";
 	CHECK_INT(ctl_config_resolve(&a, &c, err, sizeof(err)), -1);
 	CHECK_STR(err, "--token is empty");
+	/* A token cannot smuggle a header line in. */
+	a.token = "aht_x\r\nX-Admin: yes";
+	CHECK_INT(ctl_config_resolve(&a, &c, err, sizeof(err)), -1);
+	CHECK_STR(err, "the token from --token contains control characters");
+	a.token = NULL;
+	setenv("AGENTHOST_TOKEN", "aht\tx", 1);
+	CHECK_INT(ctl_config_resolve(&a, &c, err, sizeof(err)), -1);
+	CHECK_STR(err, "the token from AGENTHOST_TOKEN contains control characters");
+	{
+		char big[CTL_TOKEN_MAX + 2];
+
+		memset(big, 'a', sizeof(big) - 1);
+		big[sizeof(big) - 1] = '\0';
+		a.token = big;
+		CHECK_INT(ctl_config_resolve(&a, &c, err, sizeof(err)), -1);
+		CHECK_STR(err, "the token from --token is longer than 512 characters");
+		big[CTL_TOKEN_MAX] = '\0';
+		CHECK_INT(ctl_config_resolve(&a, &c, err, sizeof(err)), 0);
+		ctl_config_free(&c);
+	}
 	clear_env();
 }
 
