@@ -1,0 +1,69 @@
+/* reason.c: why a sandboxed program ended, as exactly one reason. The inputs are what the
+ * kernel says (wait status, the cgroup's OOM-kill counter, the CPU time used) and what the
+ * host decided (its own kill reason); the rules and their order are in sandbox.h. */
+#include "internal.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+
+static const char *const reason_names[] = {
+    [SANDBOX_EXITED] = "exited",
+    [SANDBOX_VIOLATION] = "sandbox_violation",
+    [SANDBOX_OOM] = "oom",
+    [SANDBOX_CPU_LIMIT] = "cpu_limit",
+    [SANDBOX_TIMEOUT] = "timeout",
+    [SANDBOX_OUTPUT_LIMIT] = "output_limit",
+    [SANDBOX_PROTOCOL_ERROR] = "protocol_error",
+    [SANDBOX_KILLED] = "killed",
+};
+
+const char *sandbox_exit_reason_name(enum sandbox_reason reason)
+{
+	if ((unsigned)reason >= sizeof(reason_names) / sizeof(reason_names[0]))
+		return "unknown";
+	return reason_names[reason];
+}
+
+static enum sandbox_reason host_reason(enum sandbox_host_kill kill)
+{
+	switch (kill) {
+	case SANDBOX_HOST_TIMEOUT:
+		return SANDBOX_TIMEOUT;
+	case SANDBOX_HOST_OUTPUT_LIMIT:
+		return SANDBOX_OUTPUT_LIMIT;
+	case SANDBOX_HOST_PROTOCOL_ERROR:
+		return SANDBOX_PROTOCOL_ERROR;
+	default:
+		return SANDBOX_KILLED;
+	}
+}
+
+/* RLIMIT_CPU sends SIGXCPU at the soft limit (ignored by a pid 1 without a handler) and
+ * SIGKILL at the hard one; a SIGKILL is the CPU limit's only when the time was used. */
+static bool cpu_limit_hit(const struct sandbox_end *end, int sig)
+{
+	if (sig == SIGXCPU)
+		return true;
+	return sig == SIGKILL && end->cpu_limit_s && end->cpu_ms >= end->cpu_limit_s * 1000;
+}
+
+struct sandbox_exit sandbox_exit_reason(const struct sandbox_end *end)
+{
+	struct sandbox_exit e = {.reason = SANDBOX_KILLED, .code = -1, .signal = 0, .syscall = -1};
+	int sig = WIFSIGNALED(end->status) ? WTERMSIG(end->status) : 0;
+
+	if (WIFEXITED(end->status))
+		e.code = WEXITSTATUS(end->status);
+	e.signal = sig;
+	if (sig == SIGSYS)
+		e.reason = SANDBOX_VIOLATION;
+	else if (sig == SIGKILL && end->oom_kills > 0)
+		e.reason = SANDBOX_OOM;
+	else if (end->host_kill != SANDBOX_HOST_NONE)
+		e.reason = host_reason(end->host_kill);
+	else if (cpu_limit_hit(end, sig))
+		e.reason = SANDBOX_CPU_LIMIT;
+	else if (WIFEXITED(end->status))
+		e.reason = SANDBOX_EXITED;
+	return e;
+}
