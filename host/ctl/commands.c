@@ -102,21 +102,31 @@ static int show(const struct ctl_ctx *ctx, struct answer *a, void (*print)(const
 	return CTL_EXIT_OK;
 }
 
-/* "/v1/agents/" + the escaped name. Returns -1 (having printed a usage error) for an
- * empty or absurdly long name. */
-static int route(char *buf, size_t len, const char *base, const char *segment, const char *what)
+/* "/v1/agents/" + the escaped name into buf. Returns CTL_EXIT_OK, or the exit status
+ * after printing why the name is not sent: an empty or absurdly long one is a usage error;
+ * one with '/', or "." or "..", cannot exist, and since servers (lws among them) decode
+ * %2F and fold dot segments before routing, no escaping keeps it from naming another
+ * route ("../tokens/ID"), so it is answered here as a name that does not exist. */
+static int route(char *buf, size_t len, const char *base, const char *segment, const char *kind,
+                 const char *what)
 {
-	char escaped[SEGMENT_MAX * 3];
-	char msg[128];
+	char escaped[SEGMENT_MAX * 3], msg[128];
 
-	if (ctl_url_escape_segment(segment, escaped, sizeof(escaped))) {
-		snprintf(msg, sizeof(msg), "%s must not be %s", what,
-		         strlen(segment) > 2 ? "that long" : "empty, '.' or '..'");
+	if (!*segment || strlen(segment) > SEGMENT_MAX) {
+		snprintf(msg, sizeof(msg), "the %s %s %s", kind, what,
+		         *segment ? "is too long" : "must not be empty");
 		ctl_print_usage_error(msg);
-		return -1;
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_url_escape_segment(segment, escaped, sizeof(escaped))) {
+		fprintf(
+		    stderr,
+		    "agentctl: there is no %s '%s': its %s cannot contain '/' or be '.' or '..'\n",
+		    kind, segment, what);
+		return CTL_EXIT_FAIL;
 	}
 	snprintf(buf, len, "%s/%s", base, escaped);
-	return 0;
+	return CTL_EXIT_OK;
 }
 
 static const char *str(const json_t *obj, const char *key)
@@ -222,9 +232,10 @@ static int cmd_uninstall(struct ctl_ctx *ctx, const struct ctl_args *args)
 {
 	char path[SEGMENT_MAX * 3 + 64];
 	struct answer a;
+	int rc;
 
-	if (route(path, sizeof(path), "/v1/agents", args->argv[0], "NAME"))
-		return CTL_EXIT_USAGE;
+	if ((rc = route(path, sizeof(path), "/v1/agents", args->argv[0], "agent", "name")))
+		return rc;
 	if (ctl_args_option(args, "force"))
 		strcat(path, "?force=true");
 	if (call(ctx, "DELETE", path, NULL, &a))
@@ -449,9 +460,10 @@ static int cmd_agent(struct ctl_ctx *ctx, const struct ctl_args *args)
 {
 	char path[SEGMENT_MAX * 3 + 64];
 	struct answer a;
+	int rc;
 
-	if (route(path, sizeof(path), "/v1/agents", args->argv[0], "NAME"))
-		return CTL_EXIT_USAGE;
+	if ((rc = route(path, sizeof(path), "/v1/agents", args->argv[0], "agent", "name")))
+		return rc;
 	if (call(ctx, "GET", path, NULL, &a))
 		return CTL_EXIT_FAIL;
 	return show(ctx, &a, print_agent);
@@ -518,9 +530,10 @@ static int cmd_token_revoke(struct ctl_ctx *ctx, const struct ctl_args *args)
 {
 	char path[SEGMENT_MAX * 3 + 64];
 	struct answer a;
+	int rc;
 
-	if (route(path, sizeof(path), "/v1/tokens", args->argv[0], "ID"))
-		return CTL_EXIT_USAGE;
+	if ((rc = route(path, sizeof(path), "/v1/tokens", args->argv[0], "token", "ID")))
+		return rc;
 	if (call(ctx, "DELETE", path, NULL, &a))
 		return CTL_EXIT_FAIL;
 	if (!ctx->json)

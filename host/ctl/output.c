@@ -331,7 +331,7 @@ void ctl_format_http_error(int status, const char *body, size_t len, char *out, 
 
 void ctl_print_usage_error(const char *message)
 {
-	fprintf(stderr, "agentctl: %s\nsee 'agentctl --help'\n", message);
+	fprintf(stderr, "agentctl: %s; see 'agentctl --help'\n", message);
 }
 
 void ctl_print_json(const json_t *value, FILE *out)

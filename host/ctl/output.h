@@ -52,7 +52,8 @@ void ctl_format_http_error(int status, const char *body, size_t len, char *out, 
 /* Copies text into out as one line: control characters escaped as above. */
 void ctl_format_one_line(const char *text, size_t len, char *out, size_t outlen);
 
-/* Prints "agentctl: <message>" and "see 'agentctl --help'" to stderr: a usage error. */
+/* Prints "agentctl: <message>; see 'agentctl --help'" to stderr: a usage error, in one
+ * line like every error (DESIGN §7). */
 void ctl_print_usage_error(const char *message);
 
 /* Prints a JSON value (borrowed) indented by two, keys in the daemon's order, then '\n'. */

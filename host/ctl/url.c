@@ -152,9 +152,9 @@ int ctl_url_escape_segment(const char *segment, char *out, size_t outlen)
 	static const char hex[] = "0123456789ABCDEF";
 	size_t n = 0;
 
-	/* Servers decode %2E before they fold "." and ".." away, so no escape keeps these
-	 * from naming another route: they are refused. */
-	if (!*segment || !strcmp(segment, ".") || !strcmp(segment, ".."))
+	/* Servers (lws among them) decode %2F and %2E before they route and fold "." and
+	 * "..", so no escape keeps these from naming another route: they are refused. */
+	if (!*segment || strchr(segment, '/') || !strcmp(segment, ".") || !strcmp(segment, ".."))
 		return -1;
 	for (const unsigned char *p = (const unsigned char *)segment; *p; p++) {
 		size_t need = unreserved(*p) ? 1 : 3;

@@ -25,10 +25,11 @@ struct ctl_url {
  * are borrowed. */
 int ctl_url_parse(const char *text, struct ctl_url *out, char *err, size_t errlen);
 
-/* Percent-encodes one path segment (an agent name, a token ID) so that '/', '?', '%' and
+/* Percent-encodes one path segment (an agent name, a token ID) so that '?', '#', '%' and
  * the like typed by a user cannot change which route is asked for. Writes a NUL-terminated
- * string into out. Returns 0, or -1 if the segment is "", "." or ".." (which no escaping
- * keeps from changing the route) or out (outlen bytes) is too small. */
+ * string into out. Returns 0, or -1 if the segment is "", "." or "..", or holds a '/'
+ * (which no escaping keeps from changing the route: servers decode before routing), or
+ * out (outlen bytes) is too small. */
 int ctl_url_escape_segment(const char *segment, char *out, size_t outlen);
 
 #endif
