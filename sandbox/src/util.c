@@ -80,20 +80,24 @@ void sandbox__strv_free(char **v)
 	free(v);
 }
 
+/* "step: strerror" or "step: strerror (detail)": the line starts the same whatever the
+ * detail, so that a reader (or a test) can rely on the first two parts. */
 int sandbox__fail(char *buf, size_t len, int rc, const char *step, const char *fmt, ...)
 {
-	int n;
+	char detail[SANDBOX_ERR_MAX] = "";
 
 	if (!buf || !len)
 		return rc;
-	n = snprintf(buf, len, "%s: %s", step, strerror(-rc));
-	if (fmt && n >= 0 && (size_t)n + 2 < len) {
+	if (fmt) {
 		va_list ap;
 
-		snprintf(buf + n, len - n, ": ");
 		va_start(ap, fmt);
-		vsnprintf(buf + n + 2, len - n - 2, fmt, ap);
+		vsnprintf(detail, sizeof(detail), fmt, ap);
 		va_end(ap);
 	}
+	if (detail[0])
+		snprintf(buf, len, "%s: %s (%s)", step, strerror(-rc), detail);
+	else
+		snprintf(buf, len, "%s: %s", step, strerror(-rc));
 	return rc;
 }

@@ -254,21 +254,31 @@ static char *manifest_folder(const char *path)
 	return real;
 }
 
+/* An absolute path for the agent folder; whether it exists is the library's to say. */
+static char *absolute(const char *path)
+{
+	char *real = realpath(path, NULL), *cwd, *abs;
+
+	if (real || path[0] == '/')
+		return real ? real : strdup(path);
+	cwd = getcwd(NULL, 0);
+	if (!cwd || asprintf(&abs, "%s/%s", cwd, path) < 0)
+		abort();
+	free(cwd);
+	return abs;
+}
+
 static char *agent_folder(const struct options *o)
 {
 	char *dir;
 
 	if (o->agent_dir)
-		dir = realpath(o->agent_dir, NULL);
-	else if (o->manifest)
-		dir = manifest_folder(o->manifest);
-	else
-		dir = getcwd(NULL, 0);
+		return absolute(o->agent_dir);
+	dir = o->manifest ? manifest_folder(o->manifest) : getcwd(NULL, 0);
 	if (!dir) {
 		char msg[PATH_MAX + 64];
 
-		snprintf(msg, sizeof(msg), "agent_dir: %s: %s", o->agent_dir ? o->agent_dir : ".",
-		         strerror(errno));
+		snprintf(msg, sizeof(msg), "agent_dir: %s", strerror(errno));
 		spawn_failed(msg);
 	}
 	return dir;
