@@ -99,8 +99,10 @@ int main(int argc, char **argv)
 		report_raw("int80(getpid)", int80(I386_GETPID, 0, 0, 0));
 	else if (strcmp(mode, "int80-thread") == 0)
 		return mode_int80_thread();
-	else if (strcmp(mode, "socketcall") == 0)
-		return mode_socketcall();
+	else if (strcmp(mode, "socketcall") == 0) {
+		if (mode_socketcall() != 0)
+			return 1;
+	}
 	else if (strcmp(mode, "int80-socket") == 0)
 		report_raw("int80(socket(AF_INET))", int80(I386_SOCKET, AF_INET, SOCK_STREAM, 0));
 	else if (strcmp(mode, "x32") == 0)

@@ -421,6 +421,10 @@ int main(int argc, char **argv)
 			fprintf(stderr, "try-syscall: unknown call %s\n", argv[i]);
 			return 2;
 		}
+		/* Announced first, so a kill is pinned to this call even when the sandbox
+		 * cannot name the syscall that tripped it. */
+		printf("calling %s\n", call->name);
+		fflush(stdout);
 		errno = 0;
 		probe_report(call->name, call->run());
 	}
