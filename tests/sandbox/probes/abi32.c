@@ -102,8 +102,7 @@ int main(int argc, char **argv)
 	else if (strcmp(mode, "socketcall") == 0) {
 		if (mode_socketcall() != 0)
 			return 1;
-	}
-	else if (strcmp(mode, "int80-socket") == 0)
+	} else if (strcmp(mode, "int80-socket") == 0)
 		report_raw("int80(socket(AF_INET))", int80(I386_SOCKET, AF_INET, SOCK_STREAM, 0));
 	else if (strcmp(mode, "x32") == 0)
 		report_raw("x32 getpid", syscall_insn(X32_BIT | X32_GETPID));
