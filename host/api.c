@@ -15,6 +15,8 @@ static const struct route routes[] = {
     {HTTP_POST, "/v1/agents", ROUTE_ADMIN, true, api_agents_install},
     {HTTP_GET, "/v1/agents/{}", ROUTE_CLIENT, false, api_agents_get},
     {HTTP_DELETE, "/v1/agents/{}", ROUTE_ADMIN, false, api_agents_uninstall},
+    {HTTP_POST, "/v1/agents/{}/invoke", ROUTE_CLIENT, true, api_invoke},
+    {HTTP_GET, "/v1/agents/{}/invoke/{}", ROUTE_CLIENT, false, api_invoke_result},
     {HTTP_GET, "/v1/tokens", ROUTE_ADMIN, false, api_tokens_list},
     {HTTP_POST, "/v1/tokens", ROUTE_ADMIN, true, api_tokens_create},
     {HTTP_DELETE, "/v1/tokens/{}", ROUTE_ADMIN, false, api_tokens_revoke},

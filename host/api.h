@@ -34,6 +34,8 @@ void api_agents_list(struct http_request *req);
 void api_agents_get(struct http_request *req);
 void api_agents_install(struct http_request *req);
 void api_agents_uninstall(struct http_request *req);
+void api_invoke(struct http_request *req);
+void api_invoke_result(struct http_request *req);
 void api_tokens_create(struct http_request *req);
 void api_tokens_list(struct http_request *req);
 void api_tokens_revoke(struct http_request *req);

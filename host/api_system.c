@@ -1,7 +1,10 @@
 /* api_system.c: the open routes, /healthz and /metrics (Prometheus text format). */
 #include "api.h"
 #include "daemon.h"
+#include "runs.h"
+#include "sandbox.h"
 #include "store.h"
+#include "supervisor.h"
 #include "util.h"
 
 #include <stdarg.h>
@@ -69,6 +72,45 @@ static int add_session_state(const char *state, int64_t count, void *ctx)
 	return 0;
 }
 
+static void render_agent_metrics(struct text *t, struct daemon *d)
+{
+	static const char *const statuses[] = {"completed", "failed", "cancelled"};
+	uint64_t cumulative = 0, total = 0;
+
+	metric_header(t, "agenthost_agent_processes", "gauge", "Agent processes alive.");
+	text_add(t, "agenthost_agent_processes %d\n", supervisor_live_count());
+	metric_header(t, "agenthost_spawns_total", "counter", "Agent processes started.");
+	text_add(t, "agenthost_spawns_total{result=\"ok\"} %llu\n",
+	         (unsigned long long)d->metrics.spawns);
+	text_add(t, "agenthost_spawns_total{result=\"failed\"} %llu\n",
+	         (unsigned long long)d->metrics.spawn_failures);
+	metric_header(t, "agenthost_agent_ends_total", "counter",
+	              "Agent processes ended, by reason (sandbox kills among them).");
+	for (int r = SANDBOX_EXITED; r <= SANDBOX_KILLED; r++)
+		text_add(t, "agenthost_agent_ends_total{reason=\"%s\"} %llu\n",
+		         sandbox_exit_reason_name((enum sandbox_reason)r),
+		         (unsigned long long)d->metrics.agent_ends[r]);
+	metric_header(t, "agenthost_invokes_total", "counter", "Stateless calls received.");
+	text_add(t, "agenthost_invokes_total %llu\n", (unsigned long long)d->metrics.invokes);
+	metric_header(t, "agenthost_runs_total", "counter", "Runs finished, by status.");
+	for (int i = 0; i < 3; i++)
+		text_add(t, "agenthost_runs_total{status=\"%s\"} %llu\n", statuses[i],
+		         (unsigned long long)d->metrics.runs_by_status[i]);
+	metric_header(t, "agenthost_run_duration_seconds", "histogram",
+	              "Run latency from the run frame to its last event.");
+	for (int i = 0; i <= RUNS_BUCKETS; i++) {
+		cumulative += d->metrics.run_latency_buckets[i];
+		if (i < RUNS_BUCKETS)
+			text_add(t, "agenthost_run_duration_seconds_bucket{le=\"%g\"} %llu\n",
+			         runs_bucket_bounds[i], (unsigned long long)cumulative);
+	}
+	total = cumulative;
+	text_add(t, "agenthost_run_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+	         (unsigned long long)total);
+	text_add(t, "agenthost_run_duration_seconds_sum %g\n", d->metrics.run_latency_sum);
+	text_add(t, "agenthost_run_duration_seconds_count %llu\n", (unsigned long long)total);
+}
+
 void api_metrics(struct http_request *req)
 {
 	struct daemon *d = req->daemon;
@@ -100,6 +142,7 @@ void api_metrics(struct http_request *req)
 	         (unsigned long long)d->metrics.installs_failed);
 	metric_header(&t, "agenthost_sessions", "gauge", "Sessions by state.");
 	store_session_count_by_state(d->store, add_session_state, &t);
+	render_agent_metrics(&t, d);
 	metric_header(&t, "agenthost_tokens", "gauge", "Client and admin tokens.");
 	text_add(&t, "agenthost_tokens %lld\n", (long long)tokens);
 	metric_header(&t, "agenthost_uptime_seconds", "gauge", "Seconds since the daemon started.");

@@ -25,6 +25,13 @@ struct daemon_metrics {
 	uint64_t http_by_status[600];
 	uint64_t installs_ok;
 	uint64_t installs_failed;
+	uint64_t spawns;
+	uint64_t spawn_failures;
+	uint64_t agent_ends[8]; /* by enum sandbox_reason */
+	uint64_t invokes;
+	uint64_t runs_by_status[3];       /* completed, failed, cancelled */
+	uint64_t run_latency_buckets[16]; /* see api_system.c */
+	double run_latency_sum;
 };
 
 struct daemon {

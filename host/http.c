@@ -6,12 +6,20 @@
 #include "log.h"
 #include "util.h"
 
+#include <errno.h>
 #include <libwebsockets.h>
 #include <stdarg.h>
 #include <string.h>
 #include <time.h>
 
 #define REPLY_CHUNK 16384
+
+/* One queued piece of a streamed reply, with lws' headroom before it. */
+struct http_chunk {
+	struct http_chunk *next;
+	size_t len;
+	char data[]; /* LWS_PRE bytes, then len bytes */
+};
 
 /* Per-connection data: only a pointer to the transport-independent request. */
 struct http_conn {
@@ -122,6 +130,11 @@ static void request_free(struct http_request *req)
 	free(req->accept);
 	free(req->body);
 	free(req->reply);
+	while (req->stream_head) {
+		struct http_chunk *next = req->stream_head->next;
+		free(req->stream_head);
+		req->stream_head = next;
+	}
 	free(req);
 }
 
@@ -220,6 +233,62 @@ void http_resume(struct http_request *req)
 	lws_callback_on_writable(req->wsi);
 }
 
+bool http_wants_sse(const struct http_request *req)
+{
+	return req->accept && strstr(req->accept, "text/event-stream");
+}
+
+int http_stream_start(struct http_request *req, int status, const char *type)
+{
+	if (req->replied)
+		return -EPIPE;
+	req->replied = true;
+	req->streaming = true;
+	req->close_after = true; /* no length: the end of the body is the end of the connection */
+	req->status = status;
+	req->reply_type = type;
+	req->daemon->metrics.http_by_status[status]++;
+	if (!req->wsi)
+		return -EPIPE;
+	lws_callback_on_writable(req->wsi);
+	return 0;
+}
+
+int http_stream_write(struct http_request *req, const char *data, size_t len)
+{
+	struct http_chunk *c;
+
+	if (!req->streaming || req->stream_ended || !req->wsi)
+		return -EPIPE;
+	if (req->stream_bytes + len > HTTP_STREAM_CAP) {
+		/* A client this far behind is cut off rather than buffered without end. */
+		log_warn("http.slow_client", "path=%s queued=%zu", req->path, req->stream_bytes);
+		lws_set_timeout(req->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+		return -EPIPE;
+	}
+	c = xmalloc(sizeof(*c) + LWS_PRE + len);
+	c->next = NULL;
+	c->len = len;
+	memcpy(c->data + LWS_PRE, data, len);
+	if (req->stream_tail)
+		req->stream_tail->next = c;
+	else
+		req->stream_head = c;
+	req->stream_tail = c;
+	req->stream_bytes += len;
+	lws_callback_on_writable(req->wsi);
+	return 0;
+}
+
+void http_stream_end(struct http_request *req)
+{
+	if (!req->streaming || req->stream_ended)
+		return;
+	req->stream_ended = true;
+	if (req->wsi)
+		lws_callback_on_writable(req->wsi);
+}
+
 static void log_request(struct http_request *req)
 {
 	log_emit(req->status >= 500 ? LOG_WARN : LOG_DEBUG, "http.request",
@@ -234,8 +303,9 @@ static int write_headers(struct lws *wsi, struct http_request *req)
 	                                   *end = buf + sizeof(buf) - 1;
 
 	if (lws_add_http_common_headers(wsi, (unsigned)req->status, req->reply_type,
-	                                req->status == 204 ? LWS_ILLEGAL_HTTP_CONTENT_LEN
-	                                                   : (lws_filepos_t)req->reply_len,
+	                                req->status == 204 || req->streaming
+	                                    ? LWS_ILLEGAL_HTTP_CONTENT_LEN
+	                                    : (lws_filepos_t)req->reply_len,
 	                                &p, end))
 		return -1;
 	if (req->allow[0] && lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
@@ -249,6 +319,33 @@ static int write_headers(struct lws *wsi, struct http_request *req)
 	return lws_finalize_write_http_header(wsi, start, &p, end) ? -1 : 0;
 }
 
+/* One step of a streamed reply: one queued chunk. Returns -1 to close (at the end). */
+static int write_stream(struct lws *wsi, struct http_conn *conn)
+{
+	struct http_request *req = conn->req;
+	struct http_chunk *c = req->stream_head;
+
+	if (c) {
+		req->stream_head = c->next;
+		if (!req->stream_head)
+			req->stream_tail = NULL;
+		req->stream_bytes -= c->len;
+		int n = lws_write(wsi, (unsigned char *)c->data + LWS_PRE, c->len, LWS_WRITE_HTTP);
+		free(c);
+		if (n < 0)
+			return -1;
+	}
+	if (req->stream_head || !req->stream_ended) {
+		if (req->stream_head)
+			lws_callback_on_writable(wsi);
+		return 0;
+	}
+	log_request(req);
+	request_free(req);
+	conn->req = NULL;
+	return -1;
+}
+
 /* One step of sending the reply. Returns -1 to close the connection. */
 static int write_reply(struct lws *wsi, struct http_conn *conn)
 {
@@ -260,6 +357,13 @@ static int write_reply(struct lws *wsi, struct http_conn *conn)
 		req->headers_sent = true;
 		if (write_headers(wsi, req) < 0)
 			return -1;
+		if (req->streaming) {
+			/* A stream may be quiet for long: no idle timeout (lws_http_mark_sse
+			 * is for h2 streams only in lws 4.1). */
+			lws_set_timeout(wsi, NO_PENDING_TIMEOUT, 0);
+			lws_callback_on_writable(wsi);
+			return 0;
+		}
 		if (req->reply_len > 0) {
 			lws_callback_on_writable(wsi);
 			return 0;
@@ -374,6 +478,23 @@ static int on_body_complete(struct lws *wsi, struct http_conn *conn)
 	return 0;
 }
 
+/* The client has gone. A request someone still holds is handed back to them. */
+static void on_closed(struct http_conn *conn)
+{
+	struct http_request *req = conn->req;
+
+	conn->req = NULL;
+	if (!req)
+		return;
+	req->wsi = NULL;
+	if (req->on_gone && (req->deferred || (req->streaming && !req->stream_ended))) {
+		req->on_gone(req, req->gone_ctx);
+		request_free(req);
+	} else if (!req->deferred) {
+		request_free(req);
+	} /* else: a worker holds it; its http_resume() frees it */
+}
+
 static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                          size_t len)
 {
@@ -398,15 +519,11 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		if (!conn->req || !conn->req->replied || conn->req->deferred)
 			return 0;
+		if (conn->req->streaming && conn->req->headers_sent)
+			return write_stream(wsi, conn);
 		return write_reply(wsi, conn);
 	case LWS_CALLBACK_CLOSED_HTTP:
-		if (conn->req) {
-			if (conn->req->deferred)
-				conn->req->wsi = NULL; /* the worker's http_resume() frees it */
-			else
-				request_free(conn->req);
-			conn->req = NULL;
-		}
+		on_closed(conn);
 		return 0;
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);

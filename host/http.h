@@ -20,6 +20,7 @@ struct daemon;
 struct lws;
 struct lws_protocols;
 struct route;
+struct http_chunk;
 
 enum http_method {
 	HTTP_GET,
@@ -73,6 +74,16 @@ struct http_request {
 	bool headers_sent;
 	bool close_after;   /* the body was not read: the connection cannot be reused */
 	bool reply_written; /* sent, waiting only for the rest of the body to drain */
+
+	/* A streamed reply (SSE): chunks queued by http_stream_write, sent in order. */
+	bool streaming, stream_ended;
+	struct http_chunk *stream_head, *stream_tail;
+	size_t stream_bytes;
+
+	/* Told once if the client goes away while the request is deferred or streaming;
+	 * the request is freed right after. */
+	void (*on_gone)(struct http_request *req, void *ctx);
+	void *gone_ctx;
 };
 
 /* The lws protocol entry serving HTTP; its user data is the daemon. */
@@ -89,6 +100,18 @@ void http_reply_text(struct http_request *req, int status, const char *type, cha
 /* The handler will reply later, from the event loop thread, then call http_resume(). */
 void http_defer(struct http_request *req);
 void http_resume(struct http_request *req);
+
+/* Streaming: starts a reply of unknown length (headers go out at once, the connection
+ * closes after http_stream_end), queues chunks (copied), ends it. A client that reads
+ * so slowly that more than HTTP_STREAM_CAP bytes wait is disconnected (on_gone is
+ * called). All return -EPIPE once the client has gone. */
+#define HTTP_STREAM_CAP (4 * 1024 * 1024)
+int http_stream_start(struct http_request *req, int status, const char *type);
+int http_stream_write(struct http_request *req, const char *data, size_t len);
+void http_stream_end(struct http_request *req);
+
+/* Whether the client asked for text/event-stream. */
+bool http_wants_sse(const struct http_request *req);
 
 /* The value of query parameter name, or NULL (borrowed from req). */
 const char *http_query(const struct http_request *req, const char *name);

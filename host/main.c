@@ -7,7 +7,9 @@
 #include "http.h"
 #include "log.h"
 #include "registry.h"
+#include "sandbox.h"
 #include "store.h"
+#include "supervisor.h"
 #include "util.h"
 #include "worker.h"
 
@@ -149,6 +151,12 @@ static int open_state_dir(struct daemon *d)
 	d->state_dir = realpath(d->cfg.state_dir, NULL);
 	if (!d->state_dir)
 		return -1;
+	/* Agents run as another uid (nobody, when the daemon is root) and must reach their
+	 * folder under STATE/agents: the state directory is traversable but not listable;
+	 * what is secret in it (admin.token, the database) is 0600. */
+	if (chmod(d->state_dir, 0711) < 0)
+		log_warn("daemon.state_dir_mode", "state_dir=%s error=\"%s\"", d->state_dir,
+		         strerror(errno));
 	lock = xasprintf("%s/agenthostd.lock", d->state_dir);
 	d->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
@@ -167,8 +175,15 @@ static int open_store(struct daemon *d)
 {
 	char err[512];
 	char *db = xasprintf("%s/agenthost.db", d->state_dir);
-	int rc = store_open(db, &d->store, err, sizeof(err));
+	/* Made 0600 before SQLite opens it: SQLite gives its -wal and -shm the same mode. */
+	int fd = open(db, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int rc;
 
+	if (fd >= 0) {
+		fchmod(fd, 0600);
+		close(fd);
+	}
+	rc = store_open(db, &d->store, err, sizeof(err));
 	free(db);
 	if (rc == 0)
 		rc = auth_init(d->store, d->state_dir, err, sizeof(err));
@@ -195,12 +210,13 @@ static int start_server(struct daemon *d)
 {
 	struct lws_context_creation_info info;
 	static const struct lws_protocols end = {0};
-	static struct lws_protocols list[3];
+	static struct lws_protocols list[4];
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
 	list[0] = *http_protocol();
 	list[1] = *worker_protocol();
-	list[2] = end;
+	list[2] = *supervisor_protocol();
+	list[3] = end;
 
 	memset(&info, 0, sizeof(info));
 	info.port = d->cfg.listen_port;
@@ -242,6 +258,7 @@ static void install_signal_handlers(void)
 
 static void shutdown_daemon(struct daemon *d)
 {
+	supervisor_kill_all();
 	worker_wait_all();
 	if (d->lws)
 		lws_context_destroy(d->lws);
@@ -266,6 +283,7 @@ int main(int argc, char **argv)
 		shutdown_daemon(&d);
 		return 1;
 	}
+	log_info("sandbox.features", "summary=\"%s\"", sandbox_features()->summary);
 	if (d.cfg.manifests_dir)
 		registry_sync_dir(d.registry, d.store, d.cfg.manifests_dir);
 	if (start_server(&d) < 0) {
