@@ -362,8 +362,11 @@ class Agent:
         except (ProtocolError, OSError):
             raise
         except Exception as e:  # the run's failure, not the agent's
-            sys.stderr.write("agent: run %s failed: %s: %s\n" % (self._run, type(e).__name__, e))
-            if not self._ended:
+            import traceback  # only now: it is not worth its import time at start-up
+
+            sys.stderr.write("agent: run %s failed:\n" % self._run)
+            traceback.print_exc()
+            if not self._ended and not self._hung_up:
                 self.fail("agent_error", "%s: %s" % (type(e).__name__, e))
         finally:
             self._run = None
@@ -400,8 +403,14 @@ class Agent:
             return 1
         finally:
             if ready:
-                self.destroy()
+                self._destroy()
         return 0
+
+    def _destroy(self):
+        try:
+            self.destroy()
+        except Exception as e:
+            sys.stderr.write("agent: destroy failed: %s: %s\n" % (type(e).__name__, e))
 
 
 def _host_fd():

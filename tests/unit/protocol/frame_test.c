@@ -314,6 +314,7 @@ static void test_encode(void)
 		json_decref(back);
 	}
 	/* The cap applies to the text without "\n". */
+	free(line);
 	CHECK_INT(frame_encode(f, len - 1, &line, &len), 0);
 	free(line);
 	CHECK_INT(frame_encode(f, len - 2, &line, &len), FRAME_ETOOLONG);

@@ -1,8 +1,10 @@
-"""test_sdk.py: drives the Python SDK (through py_test_agent.py) and the upper-py example
-(as assembled in the build tree) through a fake host on a socketpair: hello -> ready, runs,
-the KV mapping, cancel, hang-ups, size caps and host protocol errors.
+"""test_sdk.py: drives the Python SDK (through py_test_agent.py and the agent of
+docs/sdk-python.md) and the upper-py example (as assembled in the build tree) through a
+fake host on a socketpair: hello -> ready, runs, the KV mapping, cancel, hang-ups, size
+caps and host protocol errors.
 
 Usage: /usr/bin/python3 test_sdk.py --examples BUILD/examples --agent py_test_agent.py
+       --doc docs/sdk-python.md
 """
 import argparse
 import json
@@ -23,9 +25,9 @@ ARGS = None
 class FakeHost:
     """The host's end of one agent process: frames in and out, and a fake KV store."""
 
-    def __init__(self, argv, cwd=None, pythonpath=None, fd_env=None):
+    def __init__(self, argv, cwd=None, pythonpath=None, fd_env=None, env=None):
         self.sock, child = socket.socketpair()
-        env = {"PATH": "/usr/bin:/bin", "AGENTHOST_FD": fd_env or str(child.fileno())}
+        env = dict(env or {}, PATH="/usr/bin:/bin", AGENTHOST_FD=fd_env or str(child.fileno()))
         if pythonpath:
             env["PYTHONPATH"] = pythonpath
         self.started = time.monotonic()
@@ -151,6 +153,33 @@ class UpperPy(unittest.TestCase):
             self.assertEqual(host.wait(), 0)
         finally:
             host.finish()
+
+
+class DocExample(unittest.TestCase):
+    """The agent of docs/sdk-python.md, as written there."""
+
+    def test_notes(self):
+        import re
+        import tempfile
+
+        with open(ARGS.doc, encoding="utf-8") as f:
+            program = re.search(r"```python\n(.*?)```", f.read(), re.S).group(1)
+        with tempfile.TemporaryDirectory() as folder:
+            with open(os.path.join(folder, "agent.py"), "w", encoding="utf-8") as f:
+                f.write(program)
+            host = FakeHost([PYTHON, "-B", "agent.py"], cwd=folder, pythonpath=SDK_DIR)
+            try:
+                host.start(config={"GREETING": "ok"})
+                for n, note in enumerate(["a", {"b": 1}], 1):
+                    host.run("r_%d" % n, note)
+                    end, events = host.until_end("r_%d" % n)
+                    self.assertEqual(end["output"], {"message": "ok", "count": n})
+                self.assertEqual(events, [{"note": "a"}, {"note": {"b": 1}}])
+                self.assertEqual(host.kv, {"notes": ["a", {"b": 1}]})
+                host.send({"t": "destroy"})
+                self.assertEqual(host.wait(), 0)
+            finally:
+                host.finish()
 
 
 class PythonSDK(unittest.TestCase):
@@ -300,6 +329,7 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--examples", required=True, help="BUILD/examples")
     parser.add_argument("--agent", required=True, help="py_test_agent.py")
+    parser.add_argument("--doc", required=True, help="docs/sdk-python.md")
     ARGS, rest = parser.parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
