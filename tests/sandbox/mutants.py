@@ -14,62 +14,78 @@ import sys
 import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+from hostile_lib import create_user, delete_user  # noqa: E402
 
-# name: (file, text to find, replacement, cases that must fail)
+# name: ([(file, text to find, replacement)...], cases that must fail, run unprivileged?)
 MUTANTS = {
     "badarch-kills-thread-only": (
-        "sandbox/src/seccomp.c",
-        "SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS",
-        "SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_THREAD",
-        ["22_abi32"]),
+        [("sandbox/src/seccomp.c", "SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS",
+          "SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_THREAD")],
+        ["22_abi32"], False),
     "no-close-fds": (
-        "sandbox/src/child.c",
-        "static int step_close_fds(struct plan *plan)\n{\n\t(void)plan;\n",
-        "static int step_close_fds(struct plan *plan)\n{\n\t(void)plan;\n\treturn 0;\n",
-        ["24_inherited_fds", "15_proc_tricks"]),
+        [("sandbox/src/child.c",
+          "static int step_close_fds(struct plan *plan)\n{\n\t(void)plan;\n",
+          "static int step_close_fds(struct plan *plan)\n{\n\t(void)plan;\n\treturn 0;\n")],
+        ["24_inherited_fds", "15_proc_tricks"], False),
     "no-setsid": (
-        "sandbox/src/child.c",
-        "static int step_setsid(struct plan *plan)\n{\n\t(void)plan;\n",
-        "static int step_setsid(struct plan *plan)\n{\n\t(void)plan;\n\treturn 0;\n",
-        ["25_tty_injection"]),
+        [("sandbox/src/child.c",
+          "static int step_setsid(struct plan *plan)\n{\n\t(void)plan;\n",
+          "static int step_setsid(struct plan *plan)\n{\n\t(void)plan;\n\treturn 0;\n")],
+        ["25_tty_injection"], False),
     "no-pdeathsig": (
-        "sandbox/src/child.c",
-        "static int step_pdeathsig(struct plan *plan)\n{\n\tint sig = 0;\n\n\t(void)plan;\n",
-        "static int step_pdeathsig(struct plan *plan)\n{\n\tint sig = 0;\n\n\t(void)plan;\n"
-        "\treturn 0;\n",
-        ["26_outlive_supervision"]),
+        [("sandbox/src/child.c",
+          "static int step_pdeathsig(struct plan *plan)\n{\n\tint sig = 0;\n\n\t(void)plan;\n",
+          "static int step_pdeathsig(struct plan *plan)\n{\n\tint sig = 0;\n\n\t(void)plan;\n"
+          "\treturn 0;\n")],
+        ["26_outlive_supervision"], False),
+    "no-cap-drop": (
+        [("sandbox/src/child.c", "\treturn sandbox__privileges_drop(plan);",
+          "\treturn (void)plan, 0;")],
+        ["23_threads_filter", "28_posture_outside"], False),
     "scratch-without-inode-cap": (
-        "sandbox/src/plan.c",
-        "size=%llum,nr_inodes=%llu\",",
-        "size=%llum,nr_inodes=%llu0000\",",
-        ["04_scratch_inodes"]),
+        [("sandbox/src/plan.c", "size=%llum,nr_inodes=%llu\",",
+          "size=%llum,nr_inodes=%llu0000\",")],
+        ["04_scratch_inodes"], False),
     "proc-without-subset": (
-        "sandbox/src/plan.c",
-        'op->data = "subset=pid";\n\top->absent = "proc/kallsyms";',
-        'op->data = NULL;\n\top->absent = NULL;',
-        ["27_env_kallsyms", "15_proc_tricks"]),
+        [("sandbox/src/plan.c", 'op->data = "subset=pid";\n\top->absent = "proc/kallsyms";',
+          'op->data = NULL;\n\top->absent = NULL;')],
+        ["27_env_kallsyms", "15_proc_tricks"], False),
+    "no-memory-cgroup-limit": (
+        [("sandbox/src/cgroup.c",
+          "static int setup_memory(const char *dir, uint64_t mb)\n{\n",
+          "static int setup_memory(const char *dir, uint64_t mb)\n{\n\tif (dir)\n"
+          "\t\treturn 0;\n")],
+        ["02_memory_bomb"], False),
+    "no-process-limits": (
+        [("sandbox/src/limits.c", "add(plan, RLIMIT_NPROC, l->processes, l->processes);",
+          "(void)0;"),
+         ("sandbox/src/cgroup.c", ': set_limit(cg->dir[i], "pids.max", limit, 1);', ": 0;")],
+        ["01_fork_bomb", "29_python_agent"], False),
+    "no-rlimit-nproc-unprivileged": (
+        [("sandbox/src/limits.c", "add(plan, RLIMIT_NPROC, l->processes, l->processes);",
+          "(void)0;")],
+        ["01_fork_bomb"], True),
+    "no-host-timeout": (
+        [("sandbox/tools/ahsandbox.c",
+          "int64_t deadline = timeout_s > 0 ? now_ms() + (int64_t)(timeout_s * 1000) : -1;",
+          "int64_t deadline = timeout_s > 0 ? -1 : -1;")],
+        ["03_sleep_forever"], False),
     "socket-any-family": (
-        "sandbox/profiles/default.txt",
-        "socket a0==AF_UNIX\n",
-        "socket\n",
+        [("sandbox/profiles/default.txt", "socket a0==AF_UNIX\n", "socket\n")],
         ["07_socket_inet", "07_socket_packet_netlink", "10_vsock_alg", "11_high_bit_args",
-         "08_connect_loopback"]),
+         "08_connect_loopback"], False),
     "clone-any-flags": (
-        "sandbox/profiles/default.txt",
-        "clone a0&0x7e020000==0\n",
-        "clone\n",
-        ["19_namespaces_mount"]),
+        [("sandbox/profiles/default.txt", "clone a0&0x7e020000==0\n", "clone\n")],
+        ["19_namespaces_mount"], False),
     "ioctl-any-request": (
-        "sandbox/profiles/default.txt",
-        "ioctl a1==TCGETS\n",
-        "ioctl\n",
-        ["11_high_bit_args", "25_tty_injection"]),
+        [("sandbox/profiles/default.txt", "ioctl a1==TCGETS\n", "ioctl\n")],
+        ["11_high_bit_args", "25_tty_injection"], False),
     "personality-any": (
-        "sandbox/profiles/default.txt",
-        "personality a0==0\n",
-        "personality\n",
-        ["20_dangerous_syscalls"]),
+        [("sandbox/profiles/default.txt", "personality a0==0\n", "personality\n")],
+        ["20_dangerous_syscalls"], False),
 }
+MUTANT_USER = "ahsbx-mutants"
 
 
 def sh(argv, **kw):
@@ -77,19 +93,19 @@ def sh(argv, **kw):
 
 
 def build_mutant(repo, name, spec, work):
-    path, old, new, _ = spec
     tree = os.path.join(work, name)
     os.makedirs(tree)
     archive = subprocess.Popen(["git", "-C", repo, "archive", "HEAD"], stdout=subprocess.PIPE)
     subprocess.run(["tar", "-x", "-C", tree], stdin=archive.stdout, check=True)
     archive.wait()
-    target = os.path.join(tree, path)
-    with open(target) as f:
-        text = f.read()
-    if old not in text:
-        return None, f"pattern not found in {path} (the source changed; update mutants.py)"
-    with open(target, "w") as f:
-        f.write(text.replace(old, new, 1))
+    for path, old, new in spec[0]:
+        target = os.path.join(tree, path)
+        with open(target) as f:
+            text = f.read()
+        if old not in text:
+            return None, f"pattern not found in {path} (the source changed; update mutants.py)"
+        with open(target, "w") as f:
+            f.write(text.replace(old, new, 1))
     build = os.path.join(tree, "build")
     r = sh(["cmake", "-S", tree, "-B", build])
     if r.returncode == 0:
@@ -117,10 +133,15 @@ def main():
                 missed += 1
                 continue
             failing = []
-            for case in spec[3]:
+            as_user = ["--as-user", MUTANT_USER] if spec[2] else []
+            if spec[2] and create_user(MUTANT_USER) != 0:
+                print(f"{name}: NOT RUN: no throwaway user")
+                missed += 1
+                continue
+            for case in spec[1]:
                 r = sh(["/usr/bin/python3", os.path.join(HERE, "hostile.py"), "--ahsandbox",
                         os.path.join(build, "sandbox", "ahsandbox"), "--probes",
-                        os.path.join(build, "tests", "sandbox", "probes"), case])
+                        os.path.join(build, "tests", "sandbox", "probes")] + as_user + [case])
                 if r.returncode == 1:
                     first = next((l for l in r.stdout.splitlines() if l.startswith("FAIL")),
                                  "")
@@ -128,9 +149,10 @@ def main():
             if failing:
                 print(f"{name}: caught by " + "; ".join(failing))
             else:
-                print(f"{name}: MISSED (all of {spec[3]} passed)")
+                print(f"{name}: MISSED (all of {spec[1]} passed)")
                 missed += 1
     finally:
+        delete_user(MUTANT_USER)
         if not opts.keep:
             shutil.rmtree(work, ignore_errors=True)
     return 1 if missed else 0
