@@ -275,6 +275,44 @@ static int make_read_only_at(int dirfd)
 	return rc;
 }
 
+static int chown_at(int dirfd, uid_t uid, gid_t gid)
+{
+	DIR *d = fdopendir(dirfd);
+	struct dirent *de;
+	int rc = 0;
+
+	if (!d)
+		return -errno;
+	while ((de = readdir(d)) && rc == 0) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (fchownat(dirfd, de->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0) {
+			rc = -errno;
+			break;
+		}
+		int sub =
+		    openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub >= 0)
+			rc = chown_at(sub, uid, gid);
+	}
+	closedir(d);
+	return rc;
+}
+
+int fs_chown_tree(const char *path, uid_t uid, gid_t gid)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fchown(fd, uid, gid) < 0) {
+		int rc = -errno;
+		close(fd);
+		return rc;
+	}
+	return chown_at(fd, uid, gid);
+}
+
 int fs_make_read_only(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -320,9 +358,16 @@ static int empty_at(int dirfd)
 void fs_empty_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat sb;
 
-	if (fd >= 0)
-		empty_at(fd);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &sb) < 0) {
+		close(fd);
+		return;
+	}
+	empty_at(fd); /* makes it writable to empty it, and closes fd */
+	chmod(dir, sb.st_mode & 07777);
 }
 
 int fs_remove_tree(const char *path)

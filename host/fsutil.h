@@ -24,6 +24,9 @@ int fs_digest_tree(const char *src, char digest[65], char *err, size_t errlen);
 /* Clears every write bit in the tree (files 0444 or 0555, folders 0555). -errno. */
 int fs_make_read_only(const char *path);
 
+/* lchown of every entry of the tree. -errno. */
+int fs_chown_tree(const char *path, uid_t uid, gid_t gid);
+
 /* Removes a tree even where it is read-only; a missing path is fine. -errno. */
 int fs_remove_tree(const char *path);
 

@@ -138,6 +138,29 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 	return 0;
 }
 
+/* As root, agents run as nobody and their folders are under STATE: every folder above
+ * it must let others through (x), or every spawn fails with "mount /agent: EACCES". */
+static void warn_untraversable(const char *state_dir)
+{
+	char *path = xstrdup(state_dir);
+	struct stat sb;
+	char *slash;
+
+	if (geteuid() != 0) {
+		free(path);
+		return;
+	}
+	while ((slash = strrchr(path, '/')) && slash != path) {
+		*slash = '\0';
+		if (stat(path, &sb) == 0 && !(sb.st_mode & S_IXOTH))
+			log_warn("daemon.state_dir_unreachable",
+			         "path=%s reason=\"agents run as another uid and cannot pass this "
+			         "folder (mode %o): chmod o+x it\"",
+			         path, (unsigned)(sb.st_mode & 07777));
+	}
+	free(path);
+}
+
 /* Creates the state directory (0700: it holds the admin token) and takes its lock. */
 static int open_state_dir(struct daemon *d)
 {
@@ -154,6 +177,7 @@ static int open_state_dir(struct daemon *d)
 	/* Agents run as another uid (nobody, when the daemon is root) and must reach their
 	 * folder under STATE/agents: the state directory is traversable but not listable;
 	 * what is secret in it (admin.token, the database) is 0600. */
+	warn_untraversable(d->state_dir);
 	if (chmod(d->state_dir, 0711) < 0)
 		log_warn("daemon.state_dir_mode", "state_dir=%s error=\"%s\"", d->state_dir,
 		         strerror(errno));

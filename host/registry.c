@@ -4,6 +4,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "manifest.h"
+#include "sandbox.h"
 #include "util.h"
 
 #include <dirent.h>
@@ -11,7 +12,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -200,7 +200,7 @@ static int source_resolve(const char *path, struct source *src, char *err, size_
 /* ---- the install command */
 
 struct command_result {
-	int status; /* wait status */
+	struct sandbox_exit end;
 	bool timed_out;
 	char tail[OUTPUT_TAIL + 1]; /* last bytes of stdout+stderr */
 };
@@ -219,28 +219,10 @@ static void keep_tail(struct command_result *res, size_t *len, const char *buf, 
 	res->tail[*len] = '\0';
 }
 
-static char **install_env(const struct manifest *m, const char *cwd)
-{
-	char **envp = xcalloc(m->env_len + 4, sizeof(char *));
-	size_t n = 0;
-
-	envp[n++] = xstrdup("PATH=/usr/local/bin:/usr/bin:/bin");
-	envp[n++] = xasprintf("HOME=%s", cwd);
-	envp[n++] = xstrdup("AGENTHOST_INSTALL=1");
-	for (size_t i = 0; i < m->env_len; i++)
-		envp[n++] = xasprintf("%s=%s", m->env[i].key, m->env[i].value);
-	return envp;
-}
-
-static void free_strv(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
-/* Drains the child's output until it closes or the deadline passes. */
-static void collect_output(int fd, pid_t pid, int timeout_s, struct command_result *res)
+/* Drains the command's output until it closes or the deadline passes (then it is killed,
+ * which closes the output too). */
+static void collect_output(int fd, struct sandbox_child *child, int timeout_s,
+                           struct command_result *res)
 {
 	time_t deadline = time(NULL) + timeout_s;
 	size_t len = 0;
@@ -250,18 +232,15 @@ static void collect_output(int fd, pid_t pid, int timeout_s, struct command_resu
 		time_t left = deadline - time(NULL);
 		struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
-		if (left <= 0) {
+		if (left <= 0 && !res->timed_out) {
 			res->timed_out = true;
-			kill(-pid, SIGKILL);
-			return;
+			sandbox_child_kill(child);
 		}
-		int rc = poll(&pfd, 1, (int)left * 1000);
-		if (rc < 0 && errno == EINTR)
-			continue;
+		int rc = poll(&pfd, 1, left > 0 ? (int)left * 1000 : 1000);
 		if (rc <= 0)
 			continue;
 		ssize_t n = read(fd, buf, sizeof(buf));
-		if (n < 0 && errno == EINTR)
+		if (n < 0 && (errno == EINTR || errno == EAGAIN))
 			continue;
 		if (n <= 0)
 			return;
@@ -269,50 +248,61 @@ static void collect_output(int fd, pid_t pid, int timeout_s, struct command_resu
 	}
 }
 
-/* Runs the manifest's install command in cwd with a timeout. Until the sandbox library is
- * wired in, it is a plain child in its own session (docs/manifest.md says so). */
-static int run_install_command(const struct manifest *m, const char *cwd,
+/* The install command runs in the agent's sandbox (no network), with the staging copy
+ * mounted writable at /agent. As root the sandboxed program is another uid, so the copy
+ * is handed to that uid for the command and taken back after. */
+static int run_install_command(const struct manifest *m, const char *copy,
                                struct command_result *res, char *err, size_t errlen)
 {
-	posix_spawn_file_actions_t fa;
-	posix_spawnattr_t attr;
-	int pipefd[2];
-	char **envp = install_env(m, cwd);
-	pid_t pid;
-	int rc;
+	struct sandbox_policy *pol = sandbox_policy_from_manifest(m, copy);
+	struct sandbox_child child = {0};
+	struct sandbox_end end;
+	bool root = geteuid() == 0;
+	int pipefd[2], rc;
 
 	memset(res, 0, sizeof(*res));
+	sandbox_policy_set_argv(pol, (const char *const *)m->install.command);
+	sandbox_policy_set_agent_dir(pol, copy, true);
+	sandbox_policy_setenv(pol, "AGENTHOST_INSTALL", "1");
 	if (pipe2(pipefd, O_CLOEXEC) < 0) {
 		snprintf(err, errlen, "install command: pipe: %s", strerror(errno));
-		free_strv(envp);
+		sandbox_policy_free(pol);
 		return -EIO;
 	}
-	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-	posix_spawn_file_actions_adddup2(&fa, pipefd[1], 2);
-	posix_spawn_file_actions_addchdir_np(&fa, cwd);
-	posix_spawnattr_init(&attr);
-	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
-	rc = posix_spawnp(&pid, m->install.command[0], &fa, &attr, m->install.command, envp);
-	posix_spawn_file_actions_destroy(&fa);
-	posix_spawnattr_destroy(&attr);
-	close(pipefd[1]);
-	free_strv(envp);
-	if (rc != 0) {
-		close(pipefd[0]);
-		snprintf(err, errlen, "install command %s: %s", m->install.command[0],
-		         strerror(rc));
-		return -EINVAL;
+	sandbox_policy_set_output_fds(pol, pipefd[1], pipefd[1]);
+	if (root && fs_chown_tree(copy, SANDBOX_ROOT_HOST_UID, SANDBOX_ROOT_HOST_GID) < 0) {
+		snprintf(err, errlen, "install command: chown %s: %s", copy, strerror(errno));
+		rc = -EIO;
+		goto out;
 	}
-	collect_output(pipefd[0], pid, REGISTRY_INSTALL_TIMEOUT_S, res);
+	rc = sandbox_spawn(pol, &child);
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	if (rc < 0) {
+		snprintf(err, errlen, "install command %s: %s", m->install.command[0],
+		         child.message);
+		rc = -EINVAL;
+		goto out;
+	}
+	collect_output(pipefd[0], &child, REGISTRY_INSTALL_TIMEOUT_S, res);
+	if (sandbox_child_wait(&child, 0, &end) == 1) {
+		end.host_kill = res->timed_out ? SANDBOX_HOST_TIMEOUT : SANDBOX_HOST_NONE;
+		res->end = sandbox_exit_reason(&end);
+	}
+	sandbox_child_close(&child);
+out:
+	if (root && fs_chown_tree(copy, 0, 0) < 0 && rc == 0) {
+		snprintf(err, errlen, "install: chown %s back: %s", copy, strerror(errno));
+		rc = -EIO;
+	}
+	if (pipefd[1] >= 0)
+		close(pipefd[1]);
 	close(pipefd[0]);
-	while (waitpid(pid, &res->status, 0) < 0 && errno == EINTR)
-		;
-	return 0;
+	sandbox_policy_free(pol);
+	return rc;
 }
 
-static int check_install_command(const struct manifest *m, const char *cwd, char *err,
+static int check_install_command(const struct manifest *m, const char *copy, char *err,
                                  size_t errlen)
 {
 	struct command_result res;
@@ -320,22 +310,20 @@ static int check_install_command(const struct manifest *m, const char *cwd, char
 
 	if (!m->install.command)
 		return 0;
-	rc = run_install_command(m, cwd, &res, err, errlen);
+	rc = run_install_command(m, copy, &res, err, errlen);
 	if (rc < 0)
 		return rc;
-	if (res.timed_out) {
+	if (res.end.reason == SANDBOX_EXITED && res.end.code == 0)
+		return 0;
+	if (res.end.reason == SANDBOX_EXITED)
+		snprintf(err, errlen, "install command exited with status %d; output: %s",
+		         res.end.code, res.tail);
+	else if (res.end.reason == SANDBOX_TIMEOUT)
 		snprintf(err, errlen, "install command timed out after %d s; output: %s",
 		         REGISTRY_INSTALL_TIMEOUT_S, res.tail);
-		return -EINVAL;
-	}
-	if (WIFEXITED(res.status) && WEXITSTATUS(res.status) == 0)
-		return 0;
-	if (WIFEXITED(res.status))
-		snprintf(err, errlen, "install command exited with status %d; output: %s",
-		         WEXITSTATUS(res.status), res.tail);
 	else
-		snprintf(err, errlen, "install command killed by signal %d; output: %s",
-		         WTERMSIG(res.status), res.tail);
+		snprintf(err, errlen, "install command ended: %s (signal %d); output: %s",
+		         sandbox_exit_reason_name(res.end.reason), res.end.signal, res.tail);
 	return -EINVAL;
 }
 

@@ -369,6 +369,9 @@ class DaemonTestCase(unittest.TestCase):
         signal.alarm(TEST_TIMEOUT)
         self.addCleanup(signal.alarm, 0)
         self.tmp = tempfile.mkdtemp(prefix="ahinteg-")
+        # As root, agents and install commands run as nobody, which must be able to walk
+        # down to STATE/agents (docs/sandbox.md): traversable, not listable.
+        os.chmod(self.tmp, 0o711)
         self.addCleanup(rmtree_force, self.tmp)
         self.d = None
         if self.start_daemon:
@@ -378,6 +381,7 @@ class DaemonTestCase(unittest.TestCase):
         """A daemon in its own subfolder of self.tmp (not started). Stopped at cleanup,
         where a nonzero exit on SIGTERM fails the test."""
         sub = tempfile.mkdtemp(prefix="d", dir=self.tmp)
+        os.chmod(sub, 0o711)
         d = Daemon(sub, **kw)
         self.addCleanup(d.stop)
         return d
