@@ -2,7 +2,8 @@
 the example agent of docs/sdk-c.md with pkg-config (shared and static), and runs each
 against the fake host of test_sdk.py: two runs of one session count 1 and 2 in its state.
 
-Usage: /usr/bin/python3 test_install.py --build BUILD --doc docs/sdk-c.md
+Usage: /usr/bin/python3 test_install.py --build BUILD --doc docs/sdk-c.md [--cc CC]
+       [--cflags=FLAGS]
 """
 import argparse
 import os
@@ -60,8 +61,8 @@ class InstalledSDK(unittest.TestCase):
                 self.pc_dir, "--libs", "jansson")
         else:
             libs = pkg_config(self.pc_dir, "--libs", "agentsdk")
-        subprocess.run(["cc", "-Wall", "-Wextra", "-Werror", self.source, "-o", out]
-                       + cflags + libs, check=True)
+        subprocess.run([ARGS.cc, "-Wall", "-Wextra", "-Werror", self.source, "-o", out]
+                       + ARGS.cflags.split() + cflags + libs, check=True)
         return out, pkg_config(self.pc_dir, "--variable=libdir", "agentsdk")[0]
 
     def count_twice(self, program, libdir):
@@ -104,6 +105,8 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--build", required=True)
     parser.add_argument("--doc", required=True)
+    parser.add_argument("--cc", default="cc")
+    parser.add_argument("--cflags", default="", help="extra flags, e.g. for sanitizers")
     ARGS, rest = parser.parse_known_args()
     unittest.main(argv=[sys.argv[0]] + rest, verbosity=2)
 
