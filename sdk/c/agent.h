@@ -115,8 +115,8 @@ int agent_log(struct agent *agent, enum agent_log_level level, const char *fmt, 
 /* A config value from hello (borrowed, valid until agent_main() returns), or NULL. */
 const char *agent_config(struct agent *agent, const char *name);
 
-/* The text of the last AGENT_EHOST or AGENT_EIO from this agent's calls, e.g.
- * "kv.set: too_large: value over 1 MiB" (borrowed, valid until the next call); "" if none. */
+/* Why the last failed agent_* call failed, e.g. "kv.set: too_large: value over 1 MiB" for
+ * AGENT_EHOST (borrowed, valid until the next call); "" if no call has failed. */
 const char *agent_errmsg(struct agent *agent);
 
 /* A static description of an error code. */
