@@ -127,9 +127,9 @@ static int check_run_id(struct call *c, json_t *frame)
 /* Answers a kv.* frame: invoke agents have no key-value state. */
 static void refuse_kv(struct agent_proc *p, json_t *frame)
 {
-	json_t *res = json_pack("{s:s, s:O, s:b, s:s}", "t", "kv.result", "req",
-	                        json_object_get(frame, "req"), "ok", 0, "error",
-	                        "stateless calls have no key-value state");
+	json_t *res = json_pack("{s:s, s:O, s:b, s:{s:s, s:s}}", "t", "kv.result", "req",
+	                        json_object_get(frame, "req"), "ok", 0, "error", "code", "no_kv",
+	                        "message", "stateless calls have no key-value state");
 	agent_proc_send(p, res);
 	json_decref(res);
 }

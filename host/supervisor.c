@@ -259,7 +259,9 @@ static int on_frame(void *ctx, json_t *frame, const struct frame_error *err)
 			p->ops->ready(p, p->owner);
 		return 0;
 	}
-	if (!p->ready) {
+	/* Before ready only kv.* may come: a resumed session reads its state in create. */
+	if (!p->ready && kind != FRAME_KV_GET && kind != FRAME_KV_SET && kind != FRAME_KV_DEL &&
+	    kind != FRAME_KV_LIST) {
 		protocol_error(p, "frame \"%s\" before \"ready\"", frame_kind_name(kind));
 		return 1;
 	}
@@ -511,10 +513,11 @@ static json_t *hello_frame(const struct agent_proc_spec *spec)
 {
 	json_t *config = spec->config ? json_deep_copy(spec->config) : json_object();
 
-	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:s?, s:b, s:o}", "t", "hello", "protocol", 1,
-	                 "agent", spec->manifest->name, "version", spec->manifest->version, "mode",
-	                 spec->mode, "session", spec->session, "resumed", spec->resumed, "config",
-	                 config);
+	return json_pack("{s:s, s:i, s:s, s:s, s:s, s:s?, s:b, s:o, s:I}", "t", "hello", "protocol",
+	                 1, "agent", spec->manifest->name, "version", spec->manifest->version,
+	                 "mode", spec->mode, "session", spec->session, "resumed", spec->resumed,
+	                 "config", config, "max_frame_bytes",
+	                 (json_int_t)spec->manifest->sandbox.limits.output_bytes);
 }
 
 int supervisor_spawn(struct daemon *d, const struct agent_proc_spec *spec,
