@@ -37,7 +37,7 @@ void store_close(struct store *st); /* NULL is fine */
 const char *store_errmsg(struct store *st);
 
 /* The newest schema version this code knows: the number of migrations in store.c. */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 /* The schema version the database is at (PRAGMA user_version), or a negative code. */
 int store_schema_version(struct store *st);
@@ -180,5 +180,46 @@ int store_event_list(struct store *st, const char *session, int64_t after, int64
 int store_event_trim(struct store *st, const char *session, int64_t keep);
 /* The oldest seq still kept (0 when the log is empty). */
 int store_event_first_seq(struct store *st, const char *session, int64_t *seq);
+
+/* ---- schema 2: session bookkeeping, runs, agent config */
+
+/* Records that a session was used: last_active_at, and runs += add_runs. -ENOENT. */
+int store_session_touch(struct store *st, const char *id, int64_t last_active_at,
+			int64_t add_runs);
+/* At start-up: every session in a live state ("ready", "running", "starting") becomes
+ * "hibernated" (its process died with the previous daemon). Returns the number changed,
+ * or a negative code. */
+int store_session_hibernate_all(struct store *st);
+/* Sessions whose last_active_at is before `before` (ms), oldest first, at most limit. */
+int store_session_list_idle(struct store *st, int64_t before, int64_t limit, store_session_cb cb,
+			    void *ctx);
+/* Number of sessions owned by owner (any state). */
+int store_session_count_for_owner(struct store *st, const char *owner, int64_t *count);
+
+/* A session's run. Text fields are JSON texts (NULL when absent) except id and status. */
+struct store_run {
+	char *id;
+	char *session;
+	char *status; /* "queued", "running", "completed", "failed", "cancelled" */
+	char *input;
+	char *output;
+	char *error;
+	int64_t created_at, started_at, finished_at; /* 0 = not yet */
+};
+void store_run_clear(struct store_run *r);
+int store_run_insert(struct store *st, const struct store_run *r); /* -EEXIST */
+/* Updates status, output, error, started_at and finished_at of (session, id). -ENOENT. */
+int store_run_update(struct store *st, const struct store_run *r);
+int store_run_get(struct store *st, const char *session, const char *id, struct store_run *out);
+/* At start-up: runs left "queued" or "running" by a daemon that died become "failed" with
+ * error (JSON text) and finished_at = now. Returns the number changed or a negative code. */
+int store_run_fail_unfinished(struct store *st, const char *error, int64_t now);
+/* store_session_delete also deletes the session's runs (cascade). */
+
+/* Operator-supplied config of an agent (by name, all versions): values are strings. */
+int store_config_set(struct store *st, const char *agent, const char *key, const char *value);
+int store_config_del(struct store *st, const char *agent, const char *key); /* -ENOENT */
+typedef int (*store_config_cb)(const char *key, const char *value, void *ctx);
+int store_config_list(struct store *st, const char *agent, store_config_cb cb, void *ctx);
 
 #endif
