@@ -52,10 +52,8 @@ MUTANTS = {
           'op->data = NULL;\n\top->absent = NULL;')],
         ["27_env_kallsyms", "15_proc_tricks"], False),
     "no-memory-cgroup-limit": (
-        [("sandbox/src/cgroup.c",
-          "static int setup_memory(const char *dir, uint64_t mb)\n{\n",
-          "static int setup_memory(const char *dir, uint64_t mb)\n{\n\tif (dir)\n"
-          "\t\treturn 0;\n")],
+        [("sandbox/src/cgroup.c", "\tuint64_t bytes = mb << 20;\n",
+          "\tuint64_t bytes = (mb << 20) | (1ULL << 40);\n")],
         ["02_memory_bomb"], False),
     "no-process-limits": (
         [("sandbox/src/limits.c", "add(plan, RLIMIT_NPROC, l->processes, l->processes);",
