@@ -36,7 +36,7 @@ struct manifest;
 /* Resource limits. 0 means "no limit" for every field but scratch_mb, which must be >= 1. */
 struct sandbox_limits {
 	uint64_t memory_mb;    /* cgroup memory (+swap) limit; RLIMIT_AS/DATA without cgroups */
-	uint64_t cpu_seconds;  /* RLIMIT_CPU: SIGXCPU at the limit, SIGKILL one second later */
+	uint64_t cpu_seconds;  /* RLIMIT_CPU, soft = hard: SIGKILL at the limit */
 	uint64_t processes;    /* cgroup pids.max and RLIMIT_NPROC (threads count too) */
 	uint64_t open_files;   /* RLIMIT_NOFILE */
 	uint64_t file_size_mb; /* RLIMIT_FSIZE */
@@ -210,7 +210,7 @@ enum sandbox_reason {
 	SANDBOX_EXITED = 0,     /* exited by itself; code = exit code */
 	SANDBOX_VIOLATION,      /* killed by seccomp (SIGSYS) */
 	SANDBOX_OOM,            /* killed by the cgroup OOM killer */
-	SANDBOX_CPU_LIMIT,      /* RLIMIT_CPU: SIGXCPU, or SIGKILL after the hard limit */
+	SANDBOX_CPU_LIMIT,      /* RLIMIT_CPU: SIGKILL at the limit (or SIGXCPU) */
 	SANDBOX_TIMEOUT,        /* host wall clock */
 	SANDBOX_OUTPUT_LIMIT,   /* host output cap */
 	SANDBOX_PROTOCOL_ERROR, /* host protocol check */

@@ -174,9 +174,12 @@ static int make_group(struct sandbox_cgroup *cg, int i, uint64_t limit, int *pro
 	                    : set_limit(cg->dir[i], "pids.max", limit, 1);
 	if (rc < 0)
 		return rc;
-	/* The child joins by writing "0" here. Opened now, by the parent: cgroup checks the
-	 * opener's credentials, and the child no longer has the right ones. */
-	snprintf(path, sizeof(path), "%s/cgroup.procs", cg->dir[i]);
+	/* The child joins by writing "0" (itself) here. Opened now, by the parent: cgroup
+	 * checks the opener's credentials, and the child no longer has the right ones. `tasks`
+	 * (this thread) rather than `cgroup.procs` (the thread group): the child is a single
+	 * thread, and moving one thread skips the global threadgroup lock, whose write side
+	 * waits for an RCU grace period: 8 ms per spawn here, against 0.02 ms. */
+	snprintf(path, sizeof(path), "%s/tasks", cg->dir[i]);
 	*procs_fd = open(path, O_WRONLY | O_CLOEXEC);
 	return *procs_fd < 0 ? -errno : 0;
 }

@@ -1,7 +1,9 @@
 /* limits.c: the rlimits of a sandboxed program. Memory goes to the cgroup where there is
  * one (an address-space rlimit would also count reservations that are never touched); only
- * without it does RLIMIT_AS/RLIMIT_DATA stand in. RLIMIT_CPU's hard limit is one second
- * above the soft one, so a program that ignores or handles SIGXCPU still dies by SIGKILL.
+ * without it does RLIMIT_AS/RLIMIT_DATA stand in. RLIMIT_CPU's soft and hard limits are
+ * equal: the kernel then sends SIGKILL at the limit (at the soft limit it would send SIGXCPU,
+ * which the program, pid 1 of its namespace, ignores unless it handles it), so the budget is
+ * exactly cpu_seconds.
  * RLIMIT_NPROC is counted per user namespace, so it limits this sandbox alone. */
 #include "internal.h"
 
@@ -24,7 +26,7 @@ void sandbox__limits_plan(const struct sandbox_limits *l, bool cgroup_memory, st
 		add(plan, RLIMIT_DATA, l->memory_mb << 20, l->memory_mb << 20);
 	}
 	if (l->cpu_seconds)
-		add(plan, RLIMIT_CPU, l->cpu_seconds, l->cpu_seconds + 1);
+		add(plan, RLIMIT_CPU, l->cpu_seconds, l->cpu_seconds);
 	if (l->processes)
 		add(plan, RLIMIT_NPROC, l->processes, l->processes);
 	if (l->open_files)

@@ -12,7 +12,7 @@
 static int policy_reject(struct sandbox_policy *p, const char *what, const char *why)
 {
 	if (!p->error)
-		p->error = sandbox__xasprintf("policy: %s: %s", what, why);
+		p->error = sandbox__xasprintf("%s: %s", what, why);
 	return -EINVAL;
 }
 
