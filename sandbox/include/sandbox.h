@@ -228,7 +228,8 @@ struct sandbox_exit {
 /* Exactly one reason for an end, by these rules in this order:
  *   SIGSYS -> sandbox_violation; SIGKILL with oom_kills > 0 -> oom;
  *   host_kill set -> timeout / output_limit / protocol_error / killed;
- *   SIGXCPU, or SIGKILL with cpu_ms >= cpu_limit_s * 1000 -> cpu_limit;
+ *   SIGXCPU, or SIGKILL with cpu_ms >= 3/4 of cpu_limit_s (the kernel's limit clock is
+ *   tick-sampled and runs ahead of cpu_ms) -> cpu_limit;
  *   a normal exit -> exited; any other signal -> killed. */
 struct sandbox_exit sandbox_exit_reason(const struct sandbox_end *end);
 
