@@ -83,6 +83,28 @@ static const char *const migrations[] = {
     "  time INTEGER NOT NULL,"
     "  body TEXT NOT NULL,"
     "  PRIMARY KEY (session, seq)) WITHOUT ROWID;",
+    /* 2: runs, agent config, and the index for finding idle sessions. */
+    "CREATE TABLE session_runs ("
+    "  session TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,"
+    "  id TEXT NOT NULL,"
+    "  status TEXT NOT NULL,"
+    "  input TEXT,"
+    "  output TEXT,"
+    "  error TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  started_at INTEGER NOT NULL DEFAULT 0,"
+    "  finished_at INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (session, id)) WITHOUT ROWID;"
+    /* Only the runs a dead daemon may have left behind: start-up finds them without
+     * reading every run ever made. */
+    "CREATE INDEX session_runs_unfinished ON session_runs (status)"
+    "  WHERE status IN ('queued', 'running');"
+    "CREATE TABLE agent_config ("
+    "  agent TEXT NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (agent, key)) WITHOUT ROWID;"
+    "CREATE INDEX sessions_by_last_active ON sessions (last_active_at);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSION,
@@ -94,6 +116,7 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == STORE_SCHEMA_VERSIO
 #define TOKEN_COLS "id, name, hash, admin, created_at"
 #define SESSION_COLS                                                                               \
 	"id, agent, version, owner, state, config, created_at, last_active_at, runs, last_seq"
+#define RUN_COLS "id, session, status, input, output, error, created_at, started_at, finished_at"
 
 enum stmt_id {
 	S_BEGIN,
@@ -126,6 +149,17 @@ enum stmt_id {
 	S_SESSION_DELETE,
 	S_SESSION_COUNT_AGENT,
 	S_SESSION_COUNT_STATE,
+	S_SESSION_TOUCH,
+	S_SESSION_HIBERNATE_ALL,
+	S_SESSION_LIST_IDLE,
+	S_SESSION_COUNT_OWNER,
+	S_RUN_INSERT,
+	S_RUN_UPDATE,
+	S_RUN_GET,
+	S_RUN_FAIL_UNFINISHED,
+	S_CONFIG_SET,
+	S_CONFIG_DEL,
+	S_CONFIG_LIST,
 	S_KV_SET,
 	S_KV_GET,
 	S_KV_DEL,
@@ -182,10 +216,33 @@ static const char *const stmt_sql[S_COUNT] = {
     /* Separate from LIST_ALL so that the planner can use sessions_by_owner. */
     [S_SESSION_LIST_OWNER] = "SELECT " SESSION_COLS " FROM sessions WHERE owner = ?1"
                              " ORDER BY created_at, rowid",
-    /* KV rows and events go with it through ON DELETE CASCADE, in the same statement. */
+    /* KV rows, events and runs go with it through ON DELETE CASCADE, in the same
+     * statement. */
     [S_SESSION_DELETE] = "DELETE FROM sessions WHERE id = ?1",
     [S_SESSION_COUNT_AGENT] = "SELECT count(*) FROM sessions WHERE agent = ?1",
     [S_SESSION_COUNT_STATE] = "SELECT state, count(*) FROM sessions GROUP BY state ORDER BY state",
+    [S_SESSION_TOUCH] = "UPDATE sessions SET last_active_at = ?2, runs = runs + ?3 WHERE id = ?1",
+    /* The live states: their process died with the daemon that wrote them. */
+    [S_SESSION_HIBERNATE_ALL] = "UPDATE sessions SET state = 'hibernated'"
+                                " WHERE state IN ('ready', 'running', 'starting')",
+    /* A range scan of sessions_by_last_active, which also gives the order. */
+    [S_SESSION_LIST_IDLE] = "SELECT " SESSION_COLS " FROM sessions WHERE last_active_at < ?1"
+                            " ORDER BY last_active_at, rowid LIMIT ?2",
+    [S_SESSION_COUNT_OWNER] = "SELECT count(*) FROM sessions WHERE owner = ?1",
+
+    [S_RUN_INSERT] = "INSERT INTO session_runs (" RUN_COLS ")"
+                     " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [S_RUN_UPDATE] = "UPDATE session_runs SET status = ?3, output = ?4, error = ?5,"
+                     " started_at = ?6, finished_at = ?7 WHERE session = ?1 AND id = ?2",
+    [S_RUN_GET] = "SELECT " RUN_COLS " FROM session_runs WHERE session = ?1 AND id = ?2",
+    /* The WHERE repeats session_runs_unfinished's, so that the planner uses it. */
+    [S_RUN_FAIL_UNFINISHED] = "UPDATE session_runs SET status = 'failed', error = ?1,"
+                              " finished_at = ?2 WHERE status IN ('queued', 'running')",
+
+    [S_CONFIG_SET] = "INSERT INTO agent_config (agent, key, value) VALUES (?1, ?2, ?3)"
+                     " ON CONFLICT (agent, key) DO UPDATE SET value = excluded.value",
+    [S_CONFIG_DEL] = "DELETE FROM agent_config WHERE agent = ?1 AND key = ?2",
+    [S_CONFIG_LIST] = "SELECT key, value FROM agent_config WHERE agent = ?1 ORDER BY key",
 
     [S_KV_SET] = "INSERT INTO session_kv (session, key, value) VALUES (?1, ?2, ?3)"
                  " ON CONFLICT (session, key) DO UPDATE SET value = excluded.value",
@@ -1221,4 +1278,147 @@ int store_event_first_seq(struct store *st, const char *session, int64_t *seq)
 		return rc;
 	*seq = sqlite3_column_int64(s, 0);
 	return 0;
+}
+
+/* ---- schema 2: session bookkeeping */
+
+int store_session_touch(struct store *st, const char *id, int64_t last_active_at,
+                        int64_t add_runs)
+{
+	int rc = exec(st, S_SESSION_TOUCH, __func__, "sii", id, last_active_at, add_runs);
+
+	if (rc == 0)
+		return fail(st, -ENOENT, __func__, "no session %s", id);
+	return rc < 0 ? rc : 0;
+}
+
+int store_session_hibernate_all(struct store *st)
+{
+	return exec(st, S_SESSION_HIBERNATE_ALL, __func__, "");
+}
+
+int store_session_list_idle(struct store *st, int64_t before, int64_t limit, store_session_cb cb,
+                            void *ctx)
+{
+	STMT s = NULL;
+	/* LIMIT -1 is SQLite's "no limit". */
+	int rc = query(st, S_SESSION_LIST_IDLE, &s, __func__, "ii", before,
+	               limit > 0 ? limit : (int64_t)-1);
+
+	return rc ? rc : walk(st, s, __func__, session_row, &(struct session_walk){cb, ctx});
+}
+
+int store_session_count_for_owner(struct store *st, const char *owner, int64_t *count)
+{
+	STMT s = NULL;
+	int rc = query(st, S_SESSION_COUNT_OWNER, &s, __func__, "s", owner);
+
+	if (rc == 0)
+		rc = step_one(st, s, __func__);
+	if (rc < 0)
+		return rc;
+	*count = sqlite3_column_int64(s, 0);
+	return 0;
+}
+
+/* ---- schema 2: runs */
+
+void store_run_clear(struct store_run *r)
+{
+	if (!r)
+		return;
+	free(r->id);
+	free(r->session);
+	free(r->status);
+	free(r->input);
+	free(r->output);
+	free(r->error);
+	memset(r, 0, sizeof(*r));
+}
+
+int store_run_insert(struct store *st, const struct store_run *r)
+{
+	int rc = exec(st, S_RUN_INSERT, __func__, "ssssssiii", r->id, r->session, r->status,
+	              r->input, r->output, r->error, r->created_at, r->started_at,
+	              r->finished_at);
+
+	if (rc == -ENOENT) /* the foreign key: say which session */
+		return fail(st, rc, __func__, "no session %s", r->session);
+	return rc < 0 ? rc : 0;
+}
+
+int store_run_update(struct store *st, const struct store_run *r)
+{
+	int rc = exec(st, S_RUN_UPDATE, __func__, "sssssii", r->session, r->id, r->status,
+	              r->output, r->error, r->started_at, r->finished_at);
+
+	if (rc == 0)
+		return fail(st, -ENOENT, __func__, "session %s has no run %s", r->session, r->id);
+	return rc < 0 ? rc : 0;
+}
+
+int store_run_get(struct store *st, const char *session, const char *id, struct store_run *out)
+{
+	STMT s = NULL;
+	int rc = query(st, S_RUN_GET, &s, __func__, "ss", session, id);
+
+	if (rc == 0)
+		rc = step(st, s, __func__);
+	if (rc == 0)
+		return fail(st, -ENOENT, __func__, "session %s has no run %s", session, id);
+	if (rc < 0)
+		return rc;
+	out->id = col_text(s, 0, true);
+	out->session = col_text(s, 1, true);
+	out->status = col_text(s, 2, true);
+	out->input = col_text(s, 3, true);
+	out->output = col_text(s, 4, true);
+	out->error = col_text(s, 5, true);
+	out->created_at = sqlite3_column_int64(s, 6);
+	out->started_at = sqlite3_column_int64(s, 7);
+	out->finished_at = sqlite3_column_int64(s, 8);
+	return 0;
+}
+
+int store_run_fail_unfinished(struct store *st, const char *error, int64_t now)
+{
+	return exec(st, S_RUN_FAIL_UNFINISHED, __func__, "si", error, now);
+}
+
+/* ---- schema 2: agent config */
+
+int store_config_set(struct store *st, const char *agent, const char *key, const char *value)
+{
+	int rc = exec(st, S_CONFIG_SET, __func__, "sss", agent, key, value);
+
+	return rc < 0 ? rc : 0;
+}
+
+int store_config_del(struct store *st, const char *agent, const char *key)
+{
+	int rc = exec(st, S_CONFIG_DEL, __func__, "ss", agent, key);
+
+	if (rc == 0)
+		return fail(st, -ENOENT, __func__, "agent %s has no config key %s", agent, key);
+	return rc < 0 ? rc : 0;
+}
+
+struct config_walk {
+	store_config_cb cb;
+	void *ctx;
+};
+
+static int config_row(sqlite3_stmt *s, void *arg)
+{
+	struct config_walk *w = arg;
+
+	return w->cb(col_text(s, 0, false), col_text(s, 1, false), w->ctx);
+}
+
+int store_config_list(struct store *st, const char *agent, store_config_cb cb, void *ctx)
+{
+	STMT s = NULL;
+	int rc = query(st, S_CONFIG_LIST, &s, __func__, "s", agent);
+
+	return rc ? rc : walk(st, s, __func__, config_row, &(struct config_walk){cb, ctx});
 }

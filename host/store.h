@@ -190,7 +190,9 @@ int store_session_touch(struct store *st, const char *id, int64_t last_active_at
  * "hibernated" (its process died with the previous daemon). Returns the number changed,
  * or a negative code. */
 int store_session_hibernate_all(struct store *st);
-/* Sessions whose last_active_at is before `before` (ms), oldest first, at most limit. */
+/* Sessions whose last_active_at is before `before` (ms), oldest first, at most limit
+ * (limit <= 0: no limit), in any state (the callback filters). Through the index
+ * sessions_by_last_active. */
 int store_session_list_idle(struct store *st, int64_t before, int64_t limit, store_session_cb cb,
 			    void *ctx);
 /* Number of sessions owned by owner (any state). */
@@ -207,8 +209,11 @@ struct store_run {
 	int64_t created_at, started_at, finished_at; /* 0 = not yet */
 };
 void store_run_clear(struct store_run *r);
+/* -EEXIST if (session, id) exists, -ENOENT if the session does not, -EINVAL if id, session
+ * or status is NULL. r->created_at is stored as given. */
 int store_run_insert(struct store *st, const struct store_run *r); /* -EEXIST */
-/* Updates status, output, error, started_at and finished_at of (session, id). -ENOENT. */
+/* Updates status, output, error, started_at and finished_at of (session, id). -ENOENT.
+ * input and created_at are never changed. */
 int store_run_update(struct store *st, const struct store_run *r);
 int store_run_get(struct store *st, const char *session, const char *id, struct store_run *out);
 /* At start-up: runs left "queued" or "running" by a daemon that died become "failed" with
@@ -216,7 +221,10 @@ int store_run_get(struct store *st, const char *session, const char *id, struct 
 int store_run_fail_unfinished(struct store *st, const char *error, int64_t now);
 /* store_session_delete also deletes the session's runs (cascade). */
 
-/* Operator-supplied config of an agent (by name, all versions): values are strings. */
+/* Operator-supplied config of an agent (by name, all versions): values are strings.
+ * set inserts or overwrites (-EINVAL on a NULL); the agent need not be installed, and
+ * store_agent_delete leaves its config alone. list is in key order (bytewise); an agent
+ * without config lists nothing. */
 int store_config_set(struct store *st, const char *agent, const char *key, const char *value);
 int store_config_del(struct store *st, const char *agent, const char *key); /* -ENOENT */
 typedef int (*store_config_cb)(const char *key, const char *value, void *ctx);

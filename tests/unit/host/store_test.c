@@ -1,6 +1,7 @@
 /* store_test.c: unit tests of host/store.c on a temporary database: every function, its
  * error codes, the agent current-version rules, cascades, the event log, transactions
- * and their nesting, reopening, and schema migrations. */
+ * and their nesting, reopening, schema migrations (including the upgrade of a version-1
+ * file), and the schema 2 calls: session bookkeeping, runs, agent config. */
 #include "check.h"
 #include "store.h"
 
@@ -837,6 +838,445 @@ static void test_busy_wait(void)
 	store_close(st);
 }
 
+/* ---- schema 2 */
+
+static int config_cb(const char *key, const char *value, void *ctx)
+{
+	return out_add(ctx, "%s=%s", key, value);
+}
+
+static int session_state_cb(const struct store_session *s, void *ctx)
+{
+	return out_add(ctx, "%s:%s", s->id, s->state);
+}
+
+static int add_session_at(struct store *st, const char *id, const char *owner, const char *state,
+                          int64_t created_at, int64_t last_active_at)
+{
+	struct store_session s = {
+	    .id = (char *)id,
+	    .agent = "echo",
+	    .version = "1.0.0",
+	    .owner = (char *)owner,
+	    .state = (char *)state,
+	    .created_at = created_at,
+	    .last_active_at = last_active_at,
+	};
+
+	return store_session_insert(st, &s);
+}
+
+static int add_run(struct store *st, const char *session, const char *id, const char *status)
+{
+	struct store_run r = {
+	    .id = (char *)id,
+	    .session = (char *)session,
+	    .status = (char *)status,
+	    .input = "{\"q\":1}",
+	    .created_at = 100,
+	};
+
+	return store_run_insert(st, &r);
+}
+
+static void check_run_status(struct store *st, const char *session, const char *id,
+                             const char *want)
+{
+	struct store_run r = {0};
+	int rc = store_run_get(st, session, id, &r);
+
+	if (want) {
+		CHECK_INT(rc, 0);
+		CHECK_STR(r.status, want);
+	} else {
+		CHECK_INT(rc, -ENOENT);
+	}
+	store_run_clear(&r);
+}
+
+static void test_session_bookkeeping(void)
+{
+	struct store *st = fresh();
+	struct store_session s = {0};
+	struct out o = {0};
+	int64_t n = -1;
+
+	/* created_at order differs from last_active_at order on purpose. */
+	CHECK_INT(add_session_at(st, "s_1", "t_a", "ready", 10, 500), 0);
+	CHECK_INT(add_session_at(st, "s_2", "t_a", "running", 20, 100), 0);
+	CHECK_INT(add_session_at(st, "s_3", "t_b", "starting", 30, 300), 0);
+	CHECK_INT(add_session_at(st, "s_4", "t_a", "hibernated", 40, 200), 0);
+	CHECK_INT(add_session_at(st, "s_5", "t_b", "failed", 50, 300), 0);
+
+	/* touch: last_active_at is set, runs adds up. */
+	CHECK_INT(store_session_touch(st, "s_1", 600, 1), 0);
+	CHECK_INT(store_session_touch(st, "s_1", 700, 2), 0);
+	CHECK_INT(store_session_touch(st, "s_4", 50, 0), 0);
+	CHECK_INT(store_session_get(st, "s_1", &s), 0);
+	CHECK_INT(s.last_active_at, 700);
+	CHECK_INT(s.runs, 3);
+	CHECK_STR(s.state, "ready"); /* touch leaves the state alone */
+	store_session_clear(&s);
+	CHECK_INT(store_session_touch(st, "s_9", 1, 1), -ENOENT);
+	CHECK(strstr(store_errmsg(st), "s_9") != NULL);
+
+	/* list_idle: before is exclusive, oldest first, ties in insertion order. */
+	CHECK_INT(store_session_list_idle(st, 300, 0, session_cb, &o), 0);
+	CHECK_STR(o.buf, "s_4,s_2");
+	o = (struct out){0};
+	CHECK_INT(store_session_list_idle(st, 301, 0, session_cb, &o), 0);
+	CHECK_STR(o.buf, "s_4,s_2,s_3,s_5");
+	o = (struct out){0};
+	CHECK_INT(store_session_list_idle(st, 301, 3, session_cb, &o), 0);
+	CHECK_STR(o.buf, "s_4,s_2,s_3");
+	o = (struct out){0};
+	CHECK_INT(store_session_list_idle(st, 1000, -1, session_cb, &o), 0);
+	CHECK_STR(o.buf, "s_4,s_2,s_3,s_5,s_1");
+	o = (struct out){0};
+	CHECK_INT(store_session_list_idle(st, 50, 0, session_cb, &o), 0);
+	CHECK_STR(o.buf, "");
+	o = (struct out){.stop_after = 1};
+	CHECK_INT(store_session_list_idle(st, 1000, 0, session_cb, &o), 7);
+	CHECK_STR(o.buf, "s_4");
+
+	CHECK_INT(store_session_count_for_owner(st, "t_a", &n), 0);
+	CHECK_INT(n, 3);
+	CHECK_INT(store_session_count_for_owner(st, "t_b", &n), 0);
+	CHECK_INT(n, 2);
+	CHECK_INT(store_session_count_for_owner(st, "t_none", &n), 0);
+	CHECK_INT(n, 0);
+
+	/* hibernate_all: only the live states change; a second call finds nothing. */
+	CHECK_INT(store_session_hibernate_all(st), 3);
+	o = (struct out){0};
+	CHECK_INT(store_session_list(st, NULL, session_state_cb, &o), 0);
+	CHECK_STR(o.buf, "s_1:hibernated,s_2:hibernated,s_3:hibernated,s_4:hibernated,s_5:failed");
+	CHECK_INT(store_session_get(st, "s_1", &s), 0);
+	CHECK_INT(s.last_active_at, 700); /* not a use of the session */
+	store_session_clear(&s);
+	CHECK_INT(store_session_hibernate_all(st), 0);
+	store_close(st);
+}
+
+static void test_runs(void)
+{
+	struct store *st = fresh();
+	struct store_run r = {0};
+
+	CHECK_INT(add_session(st, "s_1", "echo", "t", 1), 0);
+	CHECK_INT(add_session(st, "s_2", "echo", "t", 2), 0);
+
+	r = (struct store_run){.id = "r_1",
+	                       .session = "s_1",
+	                       .status = "queued",
+	                       .input = "{\"q\":1}",
+	                       .created_at = 100};
+	CHECK_INT(store_run_insert(st, &r), 0);
+	CHECK_INT(store_run_insert(st, &r), -EEXIST);
+	r.session = "s_2"; /* run IDs are per session */
+	CHECK_INT(store_run_insert(st, &r), 0);
+	r.session = "s_9";
+	CHECK_INT(store_run_insert(st, &r), -ENOENT);
+	CHECK(strstr(store_errmsg(st), "s_9") != NULL);
+	r.session = "s_1";
+	r.id = "r_2";
+	r.status = NULL;
+	CHECK_INT(store_run_insert(st, &r), -EINVAL);
+	r.status = "queued";
+	r.id = NULL;
+	CHECK_INT(store_run_insert(st, &r), -EINVAL);
+
+	r = (struct store_run){0};
+	CHECK_INT(store_run_get(st, "s_1", "r_1", &r), 0);
+	CHECK_STR(r.id, "r_1");
+	CHECK_STR(r.session, "s_1");
+	CHECK_STR(r.status, "queued");
+	CHECK_STR(r.input, "{\"q\":1}");
+	CHECK(r.output == NULL);
+	CHECK(r.error == NULL);
+	CHECK_INT(r.created_at, 100);
+	CHECK_INT(r.started_at, 0);
+	CHECK_INT(r.finished_at, 0);
+	store_run_clear(&r);
+	CHECK(r.id == NULL);
+	store_run_clear(NULL);
+	CHECK_INT(store_run_get(st, "s_1", "r_9", &r), -ENOENT);
+	CHECK_INT(store_run_get(st, "s_9", "r_1", &r), -ENOENT);
+
+	/* update: status, output, error and the times; input and created_at stay. */
+	r = (struct store_run){.id = "r_1",
+	                       .session = "s_1",
+	                       .status = "completed",
+	                       .input = "{\"ignored\":true}",
+	                       .output = "{\"a\":2}",
+	                       .created_at = 999,
+	                       .started_at = 110,
+	                       .finished_at = 120};
+	CHECK_INT(store_run_update(st, &r), 0);
+	r = (struct store_run){0};
+	CHECK_INT(store_run_get(st, "s_1", "r_1", &r), 0);
+	CHECK_STR(r.status, "completed");
+	CHECK_STR(r.input, "{\"q\":1}");
+	CHECK_STR(r.output, "{\"a\":2}");
+	CHECK(r.error == NULL);
+	CHECK_INT(r.created_at, 100);
+	CHECK_INT(r.started_at, 110);
+	CHECK_INT(r.finished_at, 120);
+	store_run_clear(&r);
+	check_run_status(st, "s_2", "r_1", "queued"); /* the other session's r_1 is untouched */
+	r = (struct store_run){.id = "r_9", .session = "s_1", .status = "failed"};
+	CHECK_INT(store_run_update(st, &r), -ENOENT);
+	CHECK(strstr(store_errmsg(st), "r_9") != NULL);
+	r = (struct store_run){.id = "r_1", .session = "s_1", .status = NULL};
+	CHECK_INT(store_run_update(st, &r), -EINVAL);
+	check_run_status(st, "s_1", "r_1", "completed");
+
+	/* fail_unfinished: queued and running become failed, the rest stay. */
+	CHECK_INT(add_run(st, "s_1", "r_run", "running"), 0);
+	CHECK_INT(add_run(st, "s_1", "r_can", "cancelled"), 0);
+	CHECK_INT(add_run(st, "s_2", "r_fail", "failed"), 0);
+	CHECK_INT(store_run_fail_unfinished(st, "{\"code\":\"host_restarted\"}", 5000), 2);
+	check_run_status(st, "s_1", "r_1", "completed");
+	check_run_status(st, "s_1", "r_can", "cancelled");
+	check_run_status(st, "s_2", "r_1", "failed");
+	r = (struct store_run){0};
+	CHECK_INT(store_run_get(st, "s_1", "r_run", &r), 0);
+	CHECK_STR(r.status, "failed");
+	CHECK_STR(r.error, "{\"code\":\"host_restarted\"}");
+	CHECK_INT(r.finished_at, 5000);
+	store_run_clear(&r);
+	CHECK_INT(store_run_get(st, "s_2", "r_fail", &r), 0);
+	CHECK(r.error == NULL); /* was already failed: not rewritten */
+	CHECK_INT(r.finished_at, 0);
+	store_run_clear(&r);
+	CHECK_INT(store_run_fail_unfinished(st, "{}", 6000), 0);
+	store_close(st);
+}
+
+/* Deleting a session takes its runs, and only its own. */
+static void test_run_cascade(void)
+{
+	struct store *st = fresh();
+	char buf[32];
+
+	CHECK_INT(add_session(st, "s_1", "echo", "t", 1), 0);
+	CHECK_INT(add_session(st, "s_2", "echo", "t", 2), 0);
+	CHECK_INT(add_run(st, "s_1", "r_1", "completed"), 0);
+	CHECK_INT(add_run(st, "s_1", "r_2", "running"), 0);
+	CHECK_INT(add_run(st, "s_2", "r_1", "queued"), 0);
+
+	CHECK_INT(store_session_delete(st, "s_1"), 0);
+	check_run_status(st, "s_1", "r_1", NULL);
+	check_run_status(st, "s_1", "r_2", NULL);
+	check_run_status(st, "s_2", "r_1", "queued");
+	raw_query(db_path, "SELECT count(*) FROM session_runs WHERE session = 's_1'", buf,
+	          sizeof(buf));
+	CHECK_STR(buf, "0");
+	/* A new session under the old ID starts without runs, and may reuse run IDs. */
+	CHECK_INT(add_session(st, "s_1", "echo", "t", 3), 0);
+	check_run_status(st, "s_1", "r_1", NULL);
+	CHECK_INT(add_run(st, "s_1", "r_1", "queued"), 0);
+	/* A group that deletes the session and rolls back keeps the runs. */
+	CHECK_INT(store_begin(st), 0);
+	CHECK_INT(store_session_delete(st, "s_2"), 0);
+	check_run_status(st, "s_2", "r_1", NULL);
+	CHECK_INT(store_rollback(st), 0);
+	check_run_status(st, "s_2", "r_1", "queued");
+	store_close(st);
+}
+
+static void test_config(void)
+{
+	struct store *st = fresh();
+	struct out o = {0};
+
+	CHECK_INT(store_config_set(st, "echo", "b", "2"), 0);
+	CHECK_INT(store_config_set(st, "echo", "a", "1"), 0);
+	CHECK_INT(store_config_set(st, "echo", "B", "3"), 0);
+	CHECK_INT(store_config_set(st, "other", "a", "x"), 0);
+	CHECK_INT(store_config_set(st, "echo", "a", "one"), 0); /* overwrite */
+	CHECK_INT(store_config_list(st, "echo", config_cb, &o), 0);
+	CHECK_STR(o.buf, "B=3,a=one,b=2"); /* bytewise key order */
+	o = (struct out){0};
+	CHECK_INT(store_config_list(st, "other", config_cb, &o), 0);
+	CHECK_STR(o.buf, "a=x");
+	o = (struct out){0};
+	CHECK_INT(store_config_list(st, "none", config_cb, &o), 0);
+	CHECK_STR(o.buf, "");
+	o = (struct out){.stop_after = 1};
+	CHECK_INT(store_config_list(st, "echo", config_cb, &o), 7);
+	CHECK_STR(o.buf, "B=3");
+
+	CHECK_INT(store_config_set(st, "echo", "c", NULL), -EINVAL);
+	CHECK_INT(store_config_set(st, NULL, "c", "1"), -EINVAL);
+	CHECK_INT(store_config_del(st, "echo", "b"), 0);
+	CHECK_INT(store_config_del(st, "echo", "b"), -ENOENT);
+	CHECK(strstr(store_errmsg(st), "echo") != NULL);
+	CHECK_INT(store_config_del(st, "none", "a"), -ENOENT);
+	o = (struct out){0};
+	CHECK_INT(store_config_list(st, "echo", config_cb, &o), 0);
+	CHECK_STR(o.buf, "B=3,a=one");
+
+	/* Config belongs to the name, not to an installed version. */
+	CHECK_INT(add_agent(st, "echo", "1", 1), 0);
+	CHECK_INT(store_agent_delete(st, "echo", NULL), 0);
+	o = (struct out){0};
+	CHECK_INT(store_config_list(st, "echo", config_cb, &o), 0);
+	CHECK_STR(o.buf, "B=3,a=one");
+	store_close(st);
+}
+
+/* Migration 1 exactly as released: a version-1 file is built from it with plain SQL. */
+static const char v1_schema[] =
+    "CREATE TABLE agents ("
+    "  name TEXT NOT NULL,"
+    "  version TEXT NOT NULL,"
+    "  manifest TEXT NOT NULL,"
+    "  path TEXT NOT NULL,"
+    "  digest TEXT NOT NULL,"
+    "  installed_at INTEGER NOT NULL,"
+    "  current INTEGER NOT NULL DEFAULT 0 CHECK (current IN (0, 1)),"
+    "  PRIMARY KEY (name, version));"
+    "CREATE UNIQUE INDEX agents_current ON agents (name) WHERE current = 1;"
+    "CREATE TABLE tokens ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+    "  admin INTEGER NOT NULL CHECK (admin IN (0, 1)),"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE TABLE sessions ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  agent TEXT NOT NULL,"
+    "  version TEXT NOT NULL,"
+    "  owner TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  config TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_active_at INTEGER NOT NULL,"
+    "  runs INTEGER NOT NULL DEFAULT 0,"
+    "  last_seq INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX sessions_by_owner ON sessions (owner, created_at);"
+    "CREATE INDEX sessions_by_agent ON sessions (agent);"
+    "CREATE TABLE session_kv ("
+    "  session TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,"
+    "  key TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  PRIMARY KEY (session, key)) WITHOUT ROWID;"
+    "CREATE TABLE session_events ("
+    "  session TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,"
+    "  seq INTEGER NOT NULL CHECK (seq > 0),"
+    "  type TEXT NOT NULL,"
+    "  run TEXT,"
+    "  time INTEGER NOT NULL,"
+    "  body TEXT NOT NULL,"
+    "  PRIMARY KEY (session, seq)) WITHOUT ROWID;";
+
+/* Rows a version-1 daemon would have written. */
+static const char v1_rows[] =
+    "INSERT INTO agents VALUES ('echo', '1', '{}', '/p', 'ab', 5, 1);"
+    "INSERT INTO tokens VALUES ('t_1', 'ops', zeroblob(32), 1, 6);"
+    "INSERT INTO sessions VALUES ('s_1', 'echo', '1', 't_1', 'running', NULL, 7, 70, 4, 2);"
+    "INSERT INTO sessions VALUES ('s_2', 'echo', '1', 't_1', 'ready', '{}', 8, 30, 0, 0);"
+    "INSERT INTO session_kv VALUES ('s_1', 'k', '\"v\"');"
+    "INSERT INTO session_events VALUES ('s_1', 1, 'run.started', 'r_1', 71, '{}');"
+    "INSERT INTO session_events VALUES ('s_1', 2, 'run.output', 'r_1', 72, '{}');"
+    "PRAGMA user_version = 1;";
+
+static void make_v1(void)
+{
+	remove_db(db_path);
+	CHECK_INT(raw_exec(db_path, v1_schema), SQLITE_OK);
+	CHECK_INT(raw_exec(db_path, v1_rows), SQLITE_OK);
+}
+
+static void test_upgrade_from_v1(void)
+{
+	struct store *st;
+	struct store_session s = {0};
+	struct store_agent a = {0};
+	struct store_token t = {0};
+	struct out o = {0};
+	int64_t n = -1;
+	char buf[64];
+
+	make_v1();
+	raw_query(db_path, "PRAGMA user_version", buf, sizeof(buf));
+	CHECK_STR(buf, "1");
+	st = open_or_die(db_path);
+	CHECK_INT(store_schema_version(st), 2);
+	CHECK_INT(store_integrity_check(st), 0);
+
+	/* The version-1 rows are all there. */
+	CHECK_INT(store_agent_get(st, "echo", NULL, &a), 0);
+	CHECK_STR(a.version, "1");
+	store_agent_clear(&a);
+	CHECK_INT(store_token_get(st, "t_1", &t), 0);
+	CHECK(t.admin);
+	store_token_clear(&t);
+	CHECK_INT(store_session_get(st, "s_1", &s), 0);
+	CHECK_STR(s.state, "running");
+	CHECK_INT(s.runs, 4);
+	CHECK_INT(s.last_seq, 2);
+	CHECK_INT(s.last_active_at, 70);
+	store_session_clear(&s);
+	check_kv(st, "k", "\"v\"");
+	CHECK_INT(store_event_list(st, "s_1", 0, 0, event_cb, &o), 0);
+	CHECK_STR(o.buf, "1:run.started:r_1,2:run.output:r_1");
+
+	/* The new tables and index exist and work on the old rows. */
+	raw_query(db_path,
+	          "SELECT group_concat(name, ' ') FROM (SELECT name FROM sqlite_master WHERE name IN"
+	          " ('session_runs', 'agent_config', 'sessions_by_last_active') ORDER BY name)",
+	          buf, sizeof(buf));
+	CHECK_STR(buf, "agent_config session_runs sessions_by_last_active");
+	o = (struct out){0};
+	CHECK_INT(store_session_list_idle(st, 100, 0, session_cb, &o), 0);
+	CHECK_STR(o.buf, "s_2,s_1");
+	CHECK_INT(store_session_count_for_owner(st, "t_1", &n), 0);
+	CHECK_INT(n, 2);
+	CHECK_INT(add_run(st, "s_1", "r_1", "running"), 0);
+	CHECK_INT(store_config_set(st, "echo", "K", "v"), 0);
+	CHECK_INT(store_session_hibernate_all(st), 2);
+	CHECK_INT(store_run_fail_unfinished(st, "{}", 9), 1);
+	check_run_status(st, "s_1", "r_1", "failed");
+	CHECK_INT(store_session_delete(st, "s_1"), 0); /* the cascade holds on an upgraded file */
+	check_run_status(st, "s_1", "r_1", NULL);
+	store_close(st);
+
+	/* Opening again does not migrate again. */
+	st = open_or_die(db_path);
+	CHECK_INT(store_schema_version(st), 2);
+	o = (struct out){0};
+	CHECK_INT(store_config_list(st, "echo", config_cb, &o), 0);
+	CHECK_STR(o.buf, "K=v");
+	store_close(st);
+}
+
+/* A migration 2 that fails leaves the version-1 file as it was. */
+static void test_migration2_atomic(void)
+{
+	char err[256] = "", buf[32];
+	struct store *st = NULL;
+
+	make_v1();
+	/* An agent_config already there makes step 2 fail after it created session_runs. */
+	CHECK_INT(raw_exec(db_path, "CREATE TABLE agent_config (x)"), SQLITE_OK);
+	CHECK_INT(store_open(db_path, &st, err, sizeof(err)), -EIO);
+	CHECK(st == NULL);
+	CHECK(strstr(err, "migration 2") != NULL);
+	raw_query(db_path, "PRAGMA user_version", buf, sizeof(buf));
+	CHECK_STR(buf, "1");
+	raw_query(db_path, "SELECT count(*) FROM sqlite_master WHERE name = 'session_runs'", buf,
+	          sizeof(buf));
+	CHECK_STR(buf, "0");
+	raw_query(db_path, "SELECT count(*) FROM sessions", buf, sizeof(buf));
+	CHECK_STR(buf, "2");
+	CHECK_INT(raw_exec(db_path, "DROP TABLE agent_config"), SQLITE_OK);
+	st = open_or_die(db_path);
+	CHECK_INT(store_schema_version(st), 2);
+	store_close(st);
+}
+
 int main(void)
 {
 	if (!mkdtemp(dir))
@@ -859,6 +1299,12 @@ int main(void)
 	test_reentry();
 	test_reopen();
 	test_busy_wait();
+	test_session_bookkeeping();
+	test_runs();
+	test_run_cascade();
+	test_config();
+	test_upgrade_from_v1();
+	test_migration2_atomic();
 
 	remove_db(db_path);
 	rmdir(dir);
