@@ -9,17 +9,29 @@
 #include <string.h>
 
 static const struct route routes[] = {
-    {HTTP_GET, "/healthz", ROUTE_OPEN, false, api_healthz},
-    {HTTP_GET, "/metrics", ROUTE_OPEN, false, api_metrics},
-    {HTTP_GET, "/v1/agents", ROUTE_CLIENT, false, api_agents_list},
-    {HTTP_POST, "/v1/agents", ROUTE_ADMIN, true, api_agents_install},
-    {HTTP_GET, "/v1/agents/{}", ROUTE_CLIENT, false, api_agents_get},
-    {HTTP_DELETE, "/v1/agents/{}", ROUTE_ADMIN, false, api_agents_uninstall},
-    {HTTP_POST, "/v1/agents/{}/invoke", ROUTE_CLIENT, true, api_invoke},
-    {HTTP_GET, "/v1/agents/{}/invoke/{}", ROUTE_CLIENT, false, api_invoke_result},
-    {HTTP_GET, "/v1/tokens", ROUTE_ADMIN, false, api_tokens_list},
-    {HTTP_POST, "/v1/tokens", ROUTE_ADMIN, true, api_tokens_create},
-    {HTTP_DELETE, "/v1/tokens/{}", ROUTE_ADMIN, false, api_tokens_revoke},
+    {HTTP_GET, "/healthz", ROUTE_OPEN, false, false, api_healthz},
+    {HTTP_GET, "/metrics", ROUTE_OPEN, false, false, api_metrics},
+    {HTTP_GET, "/v1/agents", ROUTE_CLIENT, false, false, api_agents_list},
+    {HTTP_POST, "/v1/agents", ROUTE_ADMIN, true, false, api_agents_install},
+    {HTTP_GET, "/v1/agents/{}", ROUTE_CLIENT, false, false, api_agents_get},
+    {HTTP_DELETE, "/v1/agents/{}", ROUTE_ADMIN, false, false, api_agents_uninstall},
+    {HTTP_POST, "/v1/agents/{}/invoke", ROUTE_CLIENT, true, false, api_invoke},
+    {HTTP_GET, "/v1/agents/{}/invoke/{}", ROUTE_CLIENT, false, false, api_invoke_result},
+    {HTTP_POST, "/v1/agents/{}/sessions", ROUTE_CLIENT, true, false, api_sessions_create},
+    {HTTP_GET, "/v1/sessions", ROUTE_CLIENT, false, false, api_sessions_list},
+    {HTTP_GET, "/v1/sessions/{}", ROUTE_CLIENT, false, false, api_sessions_get},
+    {HTTP_DELETE, "/v1/sessions/{}", ROUTE_CLIENT, false, false, api_sessions_destroy},
+    {HTTP_POST, "/v1/sessions/{}/runs", ROUTE_CLIENT, true, false, api_runs_create},
+    {HTTP_GET, "/v1/sessions/{}/runs/{}", ROUTE_CLIENT, false, false, api_runs_get},
+    {HTTP_POST, "/v1/sessions/{}/runs/{}/cancel", ROUTE_CLIENT, true, false, api_runs_cancel},
+    {HTTP_GET, "/v1/sessions/{}/events", ROUTE_CLIENT, false, true, api_sessions_events},
+    {HTTP_GET, "/v1/sessions/{}/state", ROUTE_CLIENT, false, false, api_state_list},
+    {HTTP_GET, "/v1/sessions/{}/state/{}", ROUTE_CLIENT, false, false, api_state_get},
+    {HTTP_PUT, "/v1/sessions/{}/state/{}", ROUTE_CLIENT, true, false, api_state_put},
+    {HTTP_DELETE, "/v1/sessions/{}/state/{}", ROUTE_CLIENT, false, false, api_state_delete},
+    {HTTP_GET, "/v1/tokens", ROUTE_ADMIN, false, false, api_tokens_list},
+    {HTTP_POST, "/v1/tokens", ROUTE_ADMIN, true, false, api_tokens_create},
+    {HTTP_DELETE, "/v1/tokens/{}", ROUTE_ADMIN, false, false, api_tokens_revoke},
 };
 
 /* Matches path against pattern; on success stores the {} captures in params (new
@@ -99,11 +111,18 @@ static bool content_type_ok(const char *type)
 static int authenticate(struct http_request *req, const struct route *route)
 {
 	const char *secret = auth_bearer(req->authorization);
+
+	if (!secret && route->query_token)
+		secret = http_query(req, "access_token");
 	int rc;
 
 	if (!secret) {
-		http_reply_error(req, 401, "unauthorized",
-		                 "this route needs an \"Authorization: Bearer TOKEN\" header");
+		http_reply_error(
+		    req, 401, "unauthorized",
+		    route->query_token
+		        ? "this route needs an \"Authorization: Bearer TOKEN\" header or "
+		          "?access_token=TOKEN"
+		        : "this route needs an \"Authorization: Bearer TOKEN\" header");
 		return -1;
 	}
 	rc = auth_check(req->daemon->store, secret, &req->who);

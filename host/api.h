@@ -17,6 +17,7 @@ struct route {
 	const char *pattern; /* "/v1/agents/{}" : {} captures one segment */
 	enum route_access access;
 	bool has_body;
+	bool query_token; /* may authenticate with ?access_token= (SSE, WebSocket) */
 	void (*handle)(struct http_request *req);
 };
 
@@ -36,6 +37,18 @@ void api_agents_install(struct http_request *req);
 void api_agents_uninstall(struct http_request *req);
 void api_invoke(struct http_request *req);
 void api_invoke_result(struct http_request *req);
+void api_sessions_create(struct http_request *req);
+void api_sessions_list(struct http_request *req);
+void api_sessions_get(struct http_request *req);
+void api_sessions_destroy(struct http_request *req);
+void api_sessions_events(struct http_request *req);
+void api_runs_create(struct http_request *req);
+void api_runs_get(struct http_request *req);
+void api_runs_cancel(struct http_request *req);
+void api_state_list(struct http_request *req);
+void api_state_get(struct http_request *req);
+void api_state_put(struct http_request *req);
+void api_state_delete(struct http_request *req);
 void api_tokens_create(struct http_request *req);
 void api_tokens_list(struct http_request *req);
 void api_tokens_revoke(struct http_request *req);

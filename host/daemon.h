@@ -19,6 +19,9 @@ struct daemon_config {
 	const char *state_dir;
 	const char *manifests_dir; /* NULL: none */
 	size_t max_body;           /* request body limit in bytes */
+	int max_sessions;          /* live session processes */
+	int64_t events_kept;       /* events kept per session (at least) */
+	const char *node_id;       /* 4 hex digits, the start of every session id */
 };
 
 struct daemon_metrics {
@@ -29,6 +32,8 @@ struct daemon_metrics {
 	uint64_t spawn_failures;
 	uint64_t agent_ends[8]; /* by enum sandbox_reason */
 	uint64_t invokes;
+	uint64_t sessions_created;
+	uint64_t kv_ops;
 	uint64_t runs_by_status[3];       /* completed, failed, cancelled */
 	uint64_t run_latency_buckets[16]; /* see api_system.c */
 	double run_latency_sum;

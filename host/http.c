@@ -82,6 +82,21 @@ static char *copy_header(struct lws *wsi, enum lws_token_indexes token)
 	return value;
 }
 
+static char *copy_custom_header(struct lws *wsi, const char *name)
+{
+	int len = lws_hdr_custom_length(wsi, name, (int)strlen(name));
+	char *value;
+
+	if (len <= 0)
+		return NULL;
+	value = xmalloc((size_t)len + 1);
+	if (lws_hdr_custom_copy(wsi, value, len + 1, name, (int)strlen(name)) < 0) {
+		free(value);
+		return NULL;
+	}
+	return value;
+}
+
 static void copy_query(struct http_request *req, struct lws *wsi)
 {
 	char frag[1024];
@@ -107,6 +122,7 @@ static struct http_request *request_new(struct lws *wsi, const char *path)
 	req->authorization = copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
 	req->content_type = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE);
 	req->accept = copy_header(wsi, WSI_TOKEN_HTTP_ACCEPT);
+	req->last_event_id = copy_custom_header(wsi, "last-event-id:");
 	length = copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
 	req->content_length = length ? strtoll(length, NULL, 10) : -1;
 	free(length);
@@ -128,6 +144,7 @@ static void request_free(struct http_request *req)
 	free(req->authorization);
 	free(req->content_type);
 	free(req->accept);
+	free(req->last_event_id);
 	free(req->body);
 	free(req->reply);
 	while (req->stream_head) {

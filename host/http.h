@@ -46,6 +46,7 @@ struct http_request {
 	char *authorization; /* header values, NULL when absent */
 	char *content_type;
 	char *accept;
+	char *last_event_id;    /* SSE resume header */
 	int64_t content_length; /* -1 when absent */
 	bool chunked;           /* Transfer-Encoding: chunked */
 	int64_t started_us;

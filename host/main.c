@@ -8,6 +8,7 @@
 #include "log.h"
 #include "registry.h"
 #include "sandbox.h"
+#include "session.h"
 #include "store.h"
 #include "supervisor.h"
 #include "util.h"
@@ -27,24 +28,30 @@
 
 #define DEFAULT_STATE_DIR "/var/lib/agenthost"
 #define DEFAULT_MAX_BODY (2 * 1024 * 1024)
+#define DEFAULT_MAX_SESSIONS 1024
 
 static volatile sig_atomic_t stopping;
 static struct lws_context *signal_context;
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-	        "usage: agenthostd [options]\n"
-	        "\n"
-	        "  --listen HOST:PORT   address to serve the API on (default 127.0.0.1:8080;\n"
-	        "                       port 0 picks a free one, logged at start)\n"
-	        "  --state-dir DIR      database, admin token, installed agents\n"
-	        "                       (default " DEFAULT_STATE_DIR ")\n"
-	        "  --manifests DIR      install or update every agent folder under DIR at start\n"
-	        "  --max-body BYTES     request body limit (default %d)\n"
-	        "  --log-level LEVEL    error, warn, info (default) or debug\n"
-	        "  --help, --version\n",
-	        DEFAULT_MAX_BODY);
+	fprintf(
+	    out,
+	    "usage: agenthostd [options]\n"
+	    "\n"
+	    "  --listen HOST:PORT   address to serve the API on (default 127.0.0.1:8080;\n"
+	    "                       port 0 picks a free one, logged at start)\n"
+	    "  --state-dir DIR      database, admin token, installed agents\n"
+	    "                       (default " DEFAULT_STATE_DIR ")\n"
+	    "  --manifests DIR      install or update every agent folder under DIR at start\n"
+	    "  --max-body BYTES     request body limit (default %d)\n"
+	    "  --max-sessions N     live session processes; past it the least recently used\n"
+	    "                       idle one hibernates, or 503 if none is idle (default 1024)\n"
+	    "  --events-kept N      events kept per session, at least 1000 (default 1000)\n"
+	    "  --node-id HEX4       4 hex digits that start every session id (default 0000)\n"
+	    "  --log-level LEVEL    error, warn, info (default) or debug\n"
+	    "  --help, --version\n",
+	    DEFAULT_MAX_BODY);
 }
 
 static int parse_listen(const char *arg, struct daemon_config *cfg)
@@ -73,6 +80,9 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 	    {"state-dir", required_argument, NULL, 's'},
 	    {"manifests", required_argument, NULL, 'm'},
 	    {"max-body", required_argument, NULL, 'b'},
+	    {"max-sessions", required_argument, NULL, 'S'},
+	    {"events-kept", required_argument, NULL, 'E'},
+	    {"node-id", required_argument, NULL, 'N'},
 	    {"log-level", required_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
@@ -84,7 +94,10 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 	*cfg = (struct daemon_config){.listen_host = "127.0.0.1",
 	                              .listen_port = 8080,
 	                              .state_dir = DEFAULT_STATE_DIR,
-	                              .max_body = DEFAULT_MAX_BODY};
+	                              .max_body = DEFAULT_MAX_BODY,
+	                              .max_sessions = DEFAULT_MAX_SESSIONS,
+	                              .events_kept = 1000,
+	                              .node_id = "0000"};
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
 		case 'l':
@@ -108,6 +121,34 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 				        optarg);
 				return 2;
 			}
+			break;
+		case 'S':
+			cfg->max_sessions = (int)strtol(optarg, &end, 10);
+			if (*end || cfg->max_sessions < 1) {
+				fprintf(stderr,
+				        "agenthostd: --max-sessions %s: expected a number >= 1\n",
+				        optarg);
+				return 2;
+			}
+			break;
+		case 'E':
+			cfg->events_kept = strtoll(optarg, &end, 10);
+			if (*end || cfg->events_kept < 1000) {
+				fprintf(stderr,
+				        "agenthostd: --events-kept %s: expected a number >= 1000\n",
+				        optarg);
+				return 2;
+			}
+			break;
+		case 'N':
+			if (strlen(optarg) != 4 || strspn(optarg, "0123456789abcdef") != 4) {
+				fprintf(stderr,
+				        "agenthostd: --node-id %s: expected 4 lower-case hex "
+				        "digits\n",
+				        optarg);
+				return 2;
+			}
+			cfg->node_id = optarg;
 			break;
 		case 'v':
 			level = log_level_parse(optarg);
@@ -282,6 +323,7 @@ static void install_signal_handlers(void)
 
 static void shutdown_daemon(struct daemon *d)
 {
+	sessions_shutdown();
 	supervisor_kill_all();
 	worker_wait_all();
 	if (d->lws)
@@ -315,6 +357,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	signal_context = d.lws;
+	sessions_init(&d);
 	while (!stopping)
 		if (lws_service(d.lws, 0) < 0)
 			break;

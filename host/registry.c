@@ -622,3 +622,21 @@ int registry_sync_dir(struct registry *reg, struct store *st, const char *dir)
 	free(abs);
 	return failures;
 }
+
+int registry_manifest(const struct store_agent *row, struct manifest **out, char *err,
+                      size_t errlen)
+{
+	json_error_t jerr;
+	json_t *doc = json_loads(row->manifest, 0, &jerr);
+	int rc;
+
+	*out = NULL;
+	if (!doc) {
+		snprintf(err, errlen, "stored manifest of %s %s: %s", row->name, row->version,
+		         jerr.text);
+		return -EINVAL;
+	}
+	rc = manifest_from_json(doc, row->name, out, err, errlen);
+	json_decref(doc);
+	return rc < 0 ? -EINVAL : 0;
+}

@@ -46,4 +46,10 @@ int registry_uninstall(struct registry *reg, struct store *st, const char *name,
  * failure is logged; returns the number of failures (start-up goes on regardless). */
 int registry_sync_dir(struct registry *reg, struct store *st, const char *dir);
 
+/* The manifest of an installed row, parsed (cheap; no file access). Returns 0 and *out
+ * (caller frees with manifest_free), or -EINVAL with err. */
+struct manifest;
+int registry_manifest(const struct store_agent *row, struct manifest **out, char *err,
+                      size_t errlen);
+
 #endif

@@ -139,7 +139,9 @@ static int scan_words(int argc, char **argv, const struct ctl_command *table, si
 		} else if (!options_ended && word[0] == '-' && word[1] == '-') {
 			if (scan_option(argc, argv, &i, table, n, out, s, err, errlen))
 				return -1;
-		} else if (!options_ended && word[0] == '-' && word[1]) {
+		} else if (!options_ended && word[0] == '-' && word[1] &&
+		           !(word[1] >= '0' && word[1] <= '9')) {
+			/* "-1" is no option but a negative number: JSON input to `invoke`. */
 			return fail(err, errlen, "unknown option '%s'", word);
 		} else {
 			if (s->npos == (int)(sizeof(s->pos) / sizeof(s->pos[0])))

@@ -12,6 +12,9 @@ enum ctl_exit {
 	CTL_EXIT_OK = 0,
 	CTL_EXIT_FAIL = 1,  /* the daemon answered an error, or the network failed */
 	CTL_EXIT_USAGE = 2, /* the command line is wrong */
+	/* Ctrl-C ended a streamed call: 128 + SIGINT, as a shell reports a process killed by
+	 * it; agentctl closes the connection first (the daemon then ends the call). */
+	CTL_EXIT_INTERRUPTED = 130,
 };
 
 #define CTL_MAX_ARGS 8

@@ -22,6 +22,8 @@
 #define NO_LWS_LIMIT_S (7u * 24 * 3600)
 #define WRITE_CHUNK 4096
 #define READ_CHUNK 4096
+/* How often a request with a stop flag looks at it, should a signal miss the poll. */
+#define STOP_CHECK_US (100 * LWS_US_PER_MS)
 /* A daemon answer larger than this is a bug or an attack, not something to print. */
 #define MAX_BODY (64u << 20)
 
@@ -48,8 +50,10 @@ struct transfer {
 	bool connected;   /* TCP (and TLS) were up: a failure now is not "cannot reach" */
 	bool headers;     /* the status line and headers came */
 	bool ours;        /* agentctl, not the peer, ended it (reason says why) */
+	bool streamed;    /* a piece of a streamed body went to on_chunk */
 	char reason[160]; /* why it failed, from lws, when it did */
 	lws_sorted_usec_list_t sul_timeout;
+	lws_sorted_usec_list_t sul_stop; /* looks at req->stop */
 };
 
 static void finish(struct transfer *t)
@@ -99,11 +103,18 @@ static int collect(struct transfer *t, const char *data, size_t len)
 	return 0;
 }
 
-/* A piece of the body: to the caller's callback when streaming, else into the response. */
+static void on_timeout(lws_sorted_usec_list_t *sul);
+
+/* A piece of the body: to the caller's callback when streaming, else into the response.
+ * A stream's timeout starts again with each piece. */
 static int receive(struct transfer *t, const char *data, size_t len)
 {
 	if (!streaming(t))
 		return collect(t, data, len);
+	t->streamed = true;
+	if (t->client->timeout_s > 0)
+		lws_sul_schedule(t->client->context, 0, &t->sul_timeout, on_timeout,
+		                 (lws_usec_t)t->client->timeout_s * LWS_US_PER_SEC);
 	if (t->req->on_chunk(data, len, t->req->user)) {
 		t->complete = true;
 		finish(t);
@@ -370,6 +381,22 @@ static void on_timeout(lws_sorted_usec_list_t *sul)
 	finish(t);
 }
 
+static bool stop_asked(const struct transfer *t)
+{
+	return t->req->stop && *t->req->stop;
+}
+
+static void on_stop_check(lws_sorted_usec_list_t *sul)
+{
+	struct transfer *t = lws_container_of(sul, struct transfer, sul_stop);
+
+	if (stop_asked(t))
+		give_up(t, "interrupted");
+	else
+		lws_sul_schedule(t->client->context, 0, &t->sul_stop, on_stop_check,
+		                 STOP_CHECK_US);
+}
+
 static struct lws *start(struct ctl_http_client *c, struct transfer *t)
 {
 	struct lws_client_connect_info i;
@@ -401,7 +428,9 @@ static void describe_failure(const struct ctl_http_client *c, const struct trans
 {
 	char why[160];
 
-	if (t->timed_out) {
+	if (t->timed_out && t->streamed) {
+		snprintf(err, errlen, "%s sent nothing more for %d s", c->url.text, c->timeout_s);
+	} else if (t->timed_out) {
 		snprintf(err, errlen, "%s did not answer within %d s", c->url.text, c->timeout_s);
 	} else if (t->ours) {
 		snprintf(err, errlen, "%s: %s", c->url.text, t->reason);
@@ -428,9 +457,16 @@ static void service(struct ctl_http_client *c, struct transfer *t)
 	if (c->timeout_s > 0)
 		lws_sul_schedule(c->context, 0, &t->sul_timeout, on_timeout,
 		                 (lws_usec_t)c->timeout_s * LWS_US_PER_SEC);
-	while (!t->done && n >= 0)
+	if (t->req->stop)
+		lws_sul_schedule(c->context, 0, &t->sul_stop, on_stop_check, STOP_CHECK_US);
+	while (!t->done && n >= 0) {
 		n = lws_service(c->context, 0);
+		/* A signal ends the poll early (EINTR): no need to wait for the next check. */
+		if (!t->done && stop_asked(t))
+			give_up(t, "interrupted");
+	}
 	lws_sul_cancel(&t->sul_timeout);
+	lws_sul_cancel(&t->sul_stop);
 	if (t->wsi)
 		lws_set_timeout(t->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
 	if (t->wsi)

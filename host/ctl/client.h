@@ -6,6 +6,7 @@
 #ifndef AGENTHOST_CTL_CLIENT_H
 #define AGENTHOST_CTL_CLIENT_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -14,8 +15,10 @@
 struct ctl_http_client;
 
 /* Called with each piece of a 2xx response body, in order. Returns 0 to go on, non-zero
- * to stop the transfer (ctl_http_request then returns 0 with what it has). data is
- * borrowed for the call only. */
+ * to stop the transfer (ctl_http_request then returns 0 with what it has, and the
+ * connection is closed). data is borrowed for the call only. While a body streams, the
+ * client's timeout counts from the last piece: a stream may last as long as it goes on
+ * sending. */
 typedef int (*ctl_http_chunk_fn)(const char *data, size_t len, void *user);
 
 struct ctl_http_request {
@@ -28,6 +31,10 @@ struct ctl_http_request {
 	bool no_auth;               /* do not send the token (open routes: /healthz) */
 	ctl_http_chunk_fn on_chunk; /* NULL: collect the body into the response */
 	void *user;                 /* handed to on_chunk */
+	/* NULL, or a flag (set by a signal handler) checked at least every 100 ms while the
+	 * request is under way: once it is non-zero the connection is closed and the request
+	 * fails with "interrupted". */
+	const volatile sig_atomic_t *stop;
 };
 
 struct ctl_http_response {
