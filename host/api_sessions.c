@@ -9,6 +9,9 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -559,4 +562,47 @@ void api_state_delete(struct http_request *req)
 		return;
 	}
 	http_reply_empty(req, 204);
+}
+
+/* ---- logs */
+
+/* Reads up to want bytes from the end of path into buf. */
+static size_t read_tail(const char *path, char *buf, size_t want)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat sb;
+	ssize_t n = 0;
+
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &sb) == 0) {
+		off_t from = sb.st_size > (off_t)want ? sb.st_size - (off_t)want : 0;
+		n = pread(fd, buf, want, from);
+	}
+	close(fd);
+	return n > 0 ? (size_t)n : 0;
+}
+
+void api_sessions_logs(struct http_request *req)
+{
+	struct session *s = find(req);
+	const char *bytes = http_query(req, "bytes");
+	size_t want = bytes ? strtoul(bytes, NULL, 10) : 64 * 1024, got_new, got_old;
+	char *new_path, *old_path, *buf;
+
+	if (!s)
+		return;
+	if (want == 0 || want > 1024 * 1024)
+		want = 1024 * 1024;
+	new_path = session_log_path(req->daemon, session_id(s), false);
+	old_path = session_log_path(req->daemon, session_id(s), true);
+	buf = xmalloc(2 * want);
+	/* The newest bytes are in ID.log; the rest comes from the end of ID.log.old. */
+	got_new = read_tail(new_path, buf + want, want);
+	got_old = got_new < want ? read_tail(old_path, buf, want - got_new) : 0;
+	memmove(buf + got_old, buf + want, got_new);
+	http_reply_text(req, 200, "text/plain; charset=utf-8", buf, got_old + got_new);
+	free(buf);
+	free(new_path);
+	free(old_path);
 }

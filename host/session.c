@@ -13,6 +13,9 @@
 #include "util.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <libwebsockets.h>
 #include <stdio.h>
 #include <string.h>
@@ -677,9 +680,50 @@ static void agent_ended(struct agent_proc *p, const struct sandbox_exit *why, co
 	kick(s);
 }
 
+/* ---- logs: STATE/logs/ID.log, and ID.log.old once it passes half the cap */
+
+#define LOG_HALF (512 * 1024)
+
+char *session_log_path(struct daemon *d, const char *id, bool old)
+{
+	return xasprintf("%s/logs/%s.log%s", d->state_dir, id, old ? ".old" : "");
+}
+
+static void agent_output(struct agent_proc *p, const char *data, size_t len, void *owner)
+{
+	struct session *s = owner;
+	char *path = session_log_path(s->d, s->id, false);
+	int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	struct stat sb;
+
+	(void)p;
+	if (fd >= 0) {
+		if (write(fd, data, len) < 0) {
+			/* A full disk loses log lines, never the session. */
+		}
+		if (fstat(fd, &sb) == 0 && sb.st_size > LOG_HALF) {
+			char *old = session_log_path(s->d, s->id, true);
+			rename(path, old);
+			free(old);
+		}
+		close(fd);
+	}
+	free(path);
+}
+
+static void remove_logs(struct session *s)
+{
+	for (int old = 0; old < 2; old++) {
+		char *path = session_log_path(s->d, s->id, old);
+		unlink(path);
+		free(path);
+	}
+}
+
 static const struct agent_proc_ops session_ops = {
     .ready = agent_ready,
     .frame = agent_frame,
+    .output = agent_output,
     .ended = agent_ended,
 };
 
@@ -966,6 +1010,7 @@ int session_destroy(struct session *s)
 	s->queue_tail = NULL;
 	s->queued = 0;
 	store_session_delete(s->d->store, s->id);
+	remove_logs(s);
 	log_info("session.destroyed", "session=%s agent=%s", s->id, s->agent);
 	if (!s->proc) {
 		session_free(s);
@@ -1096,6 +1141,9 @@ int sessions_init(struct daemon *d)
 	int n;
 
 	daemon_ = d;
+	text = xasprintf("%s/logs", d->state_dir);
+	mkdir(text, 0700);
+	free(text);
 	n = store_session_hibernate_all(d->store);
 	if (n > 0)
 		log_info("sessions.hibernated_at_start", "count=%d", n);

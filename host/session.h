@@ -91,6 +91,9 @@ int session_destroy(struct session *s);
 void session_watch(struct session *s, struct session_watcher *w);
 void session_unwatch(struct session *s, struct session_watcher *w);
 
+/* STATE/logs/ID.log (old: the older half, ID.log.old). Caller frees. */
+char *session_log_path(struct daemon *d, const char *id, bool old);
+
 /* KV for clients (the agent uses the protocol). value is JSON text. */
 int session_kv_put(struct session *s, const char *key, const char *value);
 

@@ -342,6 +342,8 @@ static int read_output(struct agent_proc *p, int fd)
 		total += (size_t)n;
 		if (p->ending || !count_output(p, (size_t)n))
 			continue;
+		if (p->ops->output)
+			p->ops->output(p, buf, (size_t)n, p->owner);
 		if (log_enabled(LOG_DEBUG)) {
 			char q[sizeof(buf) + 64];
 			buf[n] = '\0';

@@ -47,6 +47,9 @@ struct agent_proc_ops {
 	 * borrowed; kind is an enum frame_kind. Returning nonzero ends the agent with
 	 * protocol_error (the owner judged the frame out of order). */
 	int (*frame)(struct agent_proc *p, int kind, json_t *frame, void *owner);
+	/* Bytes the agent wrote on stdout or stderr (counted against output_bytes; may be
+	 * NULL to drop them). */
+	void (*output)(struct agent_proc *p, const char *data, size_t len, void *owner);
 	/* The agent ended; every frame it sent was delivered first. why->reason is the precise
 	 * reason, detail a short text ("" when none). p is freed when this returns. */
 	void (*ended)(struct agent_proc *p, const struct sandbox_exit *why, const char *detail,

@@ -6,11 +6,16 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "events.h"
+#include "input.h"
 #include "output.h"
+#include "sse.h"
 
 #define MESSAGE_MAX 1024
 #define SEGMENT_MAX 512
@@ -61,13 +66,19 @@ static int request(struct ctl_ctx *ctx, const char *method, const char *path, js
 }
 
 /* Prints the failure of a: one line on stderr; with --json the daemon's error body on
- * stdout too, so that a script can read its code. A 401 says where the token came from. */
-static void report(const struct ctl_ctx *ctx, const struct answer *a)
+ * stdout too, so that a script can read its code (on one line when ndjson: the output of
+ * a streamed call is one JSON value per line). A 401 says where the token came from. */
+static void report_as(const struct ctl_ctx *ctx, const struct answer *a, bool ndjson)
 {
 	char hint[PATH_MAX + 128] = "";
 
-	if (ctx->json && a->json)
+	if (ctx->json && a->json && ndjson) {
+		json_dumpf(a->json, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+		fflush(stdout);
+	} else if (ctx->json && a->json) {
 		ctl_print_json(a->json, stdout);
+	}
 	if (a->status == 401 && ctx->cfg.token)
 		snprintf(hint, sizeof(hint), " (token from %s)", ctx->cfg.token_source);
 	else if (a->status == 401)
@@ -75,6 +86,11 @@ static void report(const struct ctl_ctx *ctx, const struct answer *a)
 		         " (no token: %s; give --token, AGENTHOST_TOKEN or --state-dir)",
 		         ctx->cfg.token_source);
 	fprintf(stderr, "agentctl: %s%s\n", a->error, hint);
+}
+
+static void report(const struct ctl_ctx *ctx, const struct answer *a)
+{
+	report_as(ctx, a, false);
 }
 
 /* request() that reports its failure. Returns CTL_EXIT_OK or CTL_EXIT_FAIL; on failure
@@ -681,6 +697,170 @@ static int cmd_status(struct ctl_ctx *ctx, const struct ctl_args *args)
 	return CTL_EXIT_OK;
 }
 
+/* --- invoke ------------------------------------------------------------------------ */
+
+/* Set by Ctrl-C while a call streams; the HTTP client then closes the connection. */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+/* The call's input, from its argument or stdin (see input.h). Returns CTL_EXIT_OK with
+ * *input set (a new reference), or the exit status after printing why not. */
+static int read_input(const struct ctl_args *args, json_t **input)
+{
+	const char *arg = args->argc > 1 ? args->argv[1] : NULL;
+	char err[MESSAGE_MAX], msg[MESSAGE_MAX + 64], *text = NULL;
+	size_t len = 0;
+	int rc;
+
+	switch (ctl_input_source(arg, isatty(STDIN_FILENO))) {
+	case CTL_INPUT_NONE:
+		*input = json_null();
+		return CTL_EXIT_OK;
+	case CTL_INPUT_STDIN:
+		if (ctl_input_read(STDIN_FILENO, CTL_INPUT_MAX, &text, &len, err, sizeof(err))) {
+			fprintf(stderr, "agentctl: %s: %s\n", args->command->name, err);
+			return CTL_EXIT_FAIL;
+		}
+		break;
+	case CTL_INPUT_ARG:
+		len = strlen(arg);
+		break;
+	}
+	rc = ctl_input_parse(text ? text : arg, len, input, err, sizeof(err));
+	free(text);
+	if (!rc)
+		return CTL_EXIT_OK;
+	snprintf(msg, sizeof(msg), "%s: %s", args->command->name, err);
+	ctl_print_usage_error(msg);
+	return CTL_EXIT_USAGE;
+}
+
+/* A streamed call: the SSE parser hands each event to the printer. */
+struct stream {
+	struct ctl_sse_parser *sse;
+	struct ctl_events events;
+	int sse_rc; /* the parser's last answer: 0 on, 1 the run ended, -1 a bad event */
+};
+
+static int stream_event(const struct ctl_sse_event *e, void *user)
+{
+	struct stream *s = user;
+
+	return ctl_events_add(&s->events, e->type, e->data, e->data_len);
+}
+
+static int stream_chunk(const char *data, size_t len, void *user)
+{
+	struct stream *s = user;
+
+	s->sse_rc = ctl_sse_feed(s->sse, data, len);
+	return s->sse_rc != 0;
+}
+
+/* The exit status of a streamed call that got a whole answer, after printing what went
+ * wrong: the daemon's refusal, the run's failure, or a stream that ended too soon. */
+static int stream_outcome(const struct ctl_ctx *ctx, const struct stream *s, const char *path,
+                          const struct ctl_http_response *resp)
+{
+	struct answer a = {.status = resp->status};
+	char why[MESSAGE_MAX + CTL_URL_PREFIX_MAX + 64];
+
+	if (resp->status < 200 || resp->status > 299) {
+		a.json = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
+		ctl_format_http_error(resp->status, resp->body, resp->body_len, a.error,
+		                      sizeof(a.error));
+		report_as(ctx, &a, true);
+		json_decref(a.json);
+		return CTL_EXIT_FAIL;
+	}
+	if (s->events.end == CTL_RUN_COMPLETED)
+		return CTL_EXIT_OK;
+	if (s->events.error[0])
+		snprintf(why, sizeof(why), "%s", s->events.error);
+	else if (s->sse_rc < 0)
+		snprintf(why, sizeof(why), "%s%s sent an event larger than 64 MiB",
+		         ctx->cfg.url.text, path);
+	else if (strncmp(resp->content_type, "text/event-stream", 17))
+		snprintf(why, sizeof(why), "%s%s answered %d %s, not an event stream",
+		         ctx->cfg.url.text, path, resp->status,
+		         resp->content_type[0] ? resp->content_type : "without a content type");
+	else
+		snprintf(why, sizeof(why), "%s%s closed the stream before the run ended",
+		         ctx->cfg.url.text, path);
+	fprintf(stderr, "agentctl: %s\n", why);
+	return CTL_EXIT_FAIL;
+}
+
+/* POSTs {"input": input} to path asking for an event stream, prints the events as they
+ * come, and returns the exit status: 0 the run completed, 1 it did not (or the daemon
+ * refused, or the network failed), 130 Ctrl-C. */
+static int stream_call(struct ctl_ctx *ctx, const char *path, json_t *input)
+{
+	struct stream s = {0};
+	struct ctl_http_request req = {.method = "POST",
+	                               .path = path,
+	                               .accept = "text/event-stream",
+	                               .on_chunk = stream_chunk,
+	                               .user = &s,
+	                               .stop = &interrupted};
+	struct ctl_http_response resp;
+	struct sigaction sa = {.sa_handler = on_interrupt}, old;
+	json_t *body = json_pack("{s:O}", "input", input);
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	char err[MESSAGE_MAX];
+	int rc;
+
+	if (!text)
+		abort();
+	json_decref(body);
+	req.body = text;
+	req.body_len = strlen(text);
+	s.sse = ctl_sse_new(stream_event, &s, 0);
+	ctl_events_init(&s.events, stdout, ctx->json, isatty(STDOUT_FILENO));
+	/* No SA_RESTART: Ctrl-C ends the client's poll at once. */
+	interrupted = 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old);
+	rc = ctl_http_request(ctx->http, &req, &resp, err, sizeof(err));
+	sigaction(SIGINT, &old, NULL);
+	free(text);
+	ctl_sse_free(s.sse);
+	ctl_events_end_line(&s.events);
+	if (rc && interrupted) {
+		fprintf(stderr, "agentctl: interrupted: the connection is closed, so the daemon "
+		                "ends the call\n");
+		return CTL_EXIT_INTERRUPTED;
+	}
+	if (rc) {
+		fprintf(stderr, "agentctl: %s\n", err);
+		return CTL_EXIT_FAIL;
+	}
+	rc = stream_outcome(ctx, &s, path, &resp);
+	ctl_http_response_free(&resp);
+	return rc;
+}
+
+static int cmd_invoke(struct ctl_ctx *ctx, const struct ctl_args *args)
+{
+	char path[SEGMENT_MAX * 3 + 64];
+	json_t *input;
+	int rc;
+
+	if ((rc = route(path, sizeof(path), "/v1/agents", args->argv[0], "agent", "name")))
+		return rc;
+	if ((rc = read_input(args, &input)))
+		return rc;
+	strcat(path, "/invoke");
+	rc = stream_call(ctx, path, input);
+	json_decref(input);
+	return rc;
+}
+
 /* --- the table --------------------------------------------------------------------- */
 
 static const struct ctl_option uninstall_options[] = {
@@ -689,7 +869,7 @@ static const struct ctl_option uninstall_options[] = {
 };
 
 /* Later commands of DESIGN §7 (create, sessions, session, run, attach, cancel, destroy,
- * invoke, state, logs, config) are added here as they come; --help lists this table. */
+ * state, logs, config) are added here as they come; --help lists this table. */
 const struct ctl_command ctl_commands[] = {
     {"install", "PATH", "install the agent in folder PATH (or PATH/agent.json)",
      "Validates the agent's manifest, copies its folder into the daemon's state folder,\n"
@@ -711,6 +891,17 @@ const struct ctl_command ctl_commands[] = {
      "fields (entrypoint, content types, config, dependencies, sandbox, limits, session,\n"
      "invoke, install command). --json prints the whole answer, normalized manifest included.",
      1, 1, NULL, cmd_agent},
+    {"invoke", "AGENT [JSON|-]", "call agent AGENT once, statelessly; stream its events",
+     "Sends {\"input\": JSON} to AGENT as a stateless call and prints its events as they\n"
+     "come: 'run.started RUN', each piece of output the agent emits (text as it is, other\n"
+     "values as lines of JSON), then the final output. A failed or cancelled run prints\n"
+     "'run failed: CODE: MESSAGE' on stderr and exits 1. --json prints every event as one\n"
+     "line of JSON instead.\n"
+     "The input is the JSON argument; '-' (or no argument while stdin is not a terminal)\n"
+     "reads it from stdin. Text that does not start like JSON ({ [ \" - or a digit) is\n"
+     "sent as a string (hello -> \"hello\"); nothing at all is null; invalid JSON is a\n"
+     "usage error. Ctrl-C closes the connection, which ends the call, and exits 130.",
+     1, 2, NULL, cmd_invoke},
     {"token create", "NAME", "create a client token named NAME",
      "Prints the new token's id, name and secret. The secret is shown only this once:\n"
      "the daemon keeps only its hash. Needs the admin token.",

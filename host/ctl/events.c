@@ -1,6 +1,7 @@
 /* events.c: agentctl's printing of a run's streamed events (see events.h). */
 #include "events.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,7 +171,12 @@ int ctl_events_add(struct ctl_events *ev, const char *type, const char *data, si
 	} else {
 		rc = print_event(ev, t, event);
 	}
-	fflush(ev->out);
 	json_decref(event);
+	/* A closed pipe (agentctl invoke ... | head -1): no one reads on, so stop the call. */
+	if (fflush(ev->out) || ferror(ev->out)) {
+		snprintf(ev->error, sizeof(ev->error), "cannot write the output: %s",
+		         strerror(errno));
+		return -1;
+	}
 	return rc;
 }

@@ -43,7 +43,8 @@ void ctl_events_init(struct ctl_events *ev, FILE *out, bool json, bool clean);
  * - other types: nothing.
  * With json, every event is printed, as compact JSON and a newline. out is flushed.
  * Returns 0 to go on, 1 when the event ended the run (ev->end says how), or -1 when data is
- * not a JSON object (ev->error says so; nothing is printed). */
+ * not a JSON object (nothing is printed) or out cannot be written to (a closed pipe); then
+ * ev->error says so. */
 int ctl_events_add(struct ctl_events *ev, const char *type, const char *data, size_t len);
 
 /* Ends the line that streamed text left open, if any (before an error on stderr). */
