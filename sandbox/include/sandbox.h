@@ -191,10 +191,13 @@ struct sandbox_end {
 	uint64_t cpu_ms;    /* user + system CPU time of the program */
 	uint64_t cpu_limit_s;
 	enum sandbox_host_kill host_kill; /* filled by the caller */
+	int syscall; /* for a SIGSYS death, the denied syscall (x86_64 number) when the
+	              * kernel's audit record of it could be read (root, no auditd), else -1 */
 };
 
 /* Reaps the program. options is 0 (block) or WNOHANG. Returns 1 and fills *end (status,
- * oom_kills, cpu_ms, cpu_limit_s; host_kill = SANDBOX_HOST_NONE) once it has exited, 0 with
+ * oom_kills, cpu_ms, cpu_limit_s, syscall; host_kill = SANDBOX_HOST_NONE) once it has
+ * exited, 0 with
  * WNOHANG while it runs, or a negative errno. The caller must not reap this pid otherwise
  * (no waitpid(-1) elsewhere): the CPU time and OOM count are read here. */
 int sandbox_child_wait(struct sandbox_child *c, int options, struct sandbox_end *end);
@@ -221,8 +224,7 @@ struct sandbox_exit {
 	enum sandbox_reason reason;
 	int code;    /* exit code for SANDBOX_EXITED, else -1 */
 	int signal;  /* the killing signal, or 0 when the program exited */
-	int syscall; /* the denied syscall for SANDBOX_VIOLATION when known, else -1 (see
-	              * docs/sandbox.md: it is not known today) */
+	int syscall; /* the denied syscall for SANDBOX_VIOLATION when known, else -1 */
 };
 
 /* Exactly one reason for an end, by these rules in this order:
@@ -232,6 +234,9 @@ struct sandbox_exit {
  *   tick-sampled and runs ahead of cpu_ms) -> cpu_limit;
  *   a normal exit -> exited; any other signal -> killed. */
 struct sandbox_exit sandbox_exit_reason(const struct sandbox_end *end);
+
+/* The name of an x86_64 syscall number ("ptrace") into buf. 0, or -ENOENT. */
+int sandbox_syscall_name(int nr, char *buf, size_t len);
 
 /* "exited", "sandbox_violation", "oom", "cpu_limit", "timeout", "output_limit",
  * "protocol_error", "killed" (static strings; "unknown" for a bad value). */

@@ -115,6 +115,10 @@ int sandbox__policy_validate(const struct sandbox_policy *p, char *err, size_t l
 int sandbox__check_agent_dir(const struct sandbox_policy *p, char *err, size_t len);
 int sandbox__check_paths(const struct sandbox_policy *p, bool *is_dir, char *err, size_t len);
 
+/* ---- the denied syscall of a seccomp kill (violation.c) ---- */
+void sandbox__violations_watch(void);
+int sandbox__violation_syscall(pid_t pid);
+
 /* ---- cgroups (cgroup.c) ---- */
 bool sandbox__cgroup_available(const char *controller);
 int sandbox__cgroup_create(const struct sandbox_limits *limits, struct sandbox_cgroup **out,

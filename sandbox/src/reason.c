@@ -3,7 +3,11 @@
  * host decided (its own kill reason); the rules and their order are in sandbox.h. */
 #include "internal.h"
 
+#include <errno.h>
+#include <seccomp.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 
 static const char *const reason_names[] = {
@@ -58,9 +62,10 @@ struct sandbox_exit sandbox_exit_reason(const struct sandbox_end *end)
 	if (WIFEXITED(end->status))
 		e.code = WEXITSTATUS(end->status);
 	e.signal = sig;
-	if (sig == SIGSYS)
+	if (sig == SIGSYS) {
 		e.reason = SANDBOX_VIOLATION;
-	else if (sig == SIGKILL && end->oom_kills > 0)
+		e.syscall = end->syscall;
+	} else if (sig == SIGKILL && end->oom_kills > 0)
 		e.reason = SANDBOX_OOM;
 	else if (end->host_kill != SANDBOX_HOST_NONE)
 		e.reason = host_reason(end->host_kill);
@@ -69,4 +74,15 @@ struct sandbox_exit sandbox_exit_reason(const struct sandbox_end *end)
 	else if (WIFEXITED(end->status))
 		e.reason = SANDBOX_EXITED;
 	return e;
+}
+
+int sandbox_syscall_name(int nr, char *buf, size_t len)
+{
+	char *name = nr >= 0 ? seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr) : NULL;
+
+	if (!name)
+		return -ENOENT;
+	snprintf(buf, len, "%s", name);
+	free(name);
+	return 0;
 }

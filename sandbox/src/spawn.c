@@ -113,6 +113,7 @@ static int prepare(struct spawn *s, struct sandbox_child *out)
 	const struct sock_fprog *filter;
 	int rc;
 
+	sandbox__violations_watch();
 	rc = sandbox__policy_validate(s->p, msg, len);
 	if (rc == 0)
 		rc = sandbox__seccomp_get(s->p->profile, s->p->network, s->p->extra_syscalls,
@@ -293,7 +294,10 @@ int sandbox_child_wait(struct sandbox_child *c, int options, struct sandbox_end 
 	              (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000,
 	    .cpu_limit_s = c->cpu_limit_s,
 	    .host_kill = SANDBOX_HOST_NONE,
+	    .syscall = -1,
 	};
+	if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+		end->syscall = sandbox__violation_syscall(c->pid);
 	return 1;
 }
 

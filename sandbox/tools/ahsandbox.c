@@ -521,7 +521,7 @@ static int exit_status(const struct sandbox_exit *e)
 static int report(const struct sandbox_end *end)
 {
 	struct sandbox_exit e = sandbox_exit_reason(end);
-	char line[256], sig[32];
+	char line[256], sig[32], name[64];
 	int n;
 
 	n = snprintf(line, sizeof(line), "ahsandbox: reason=%s",
@@ -531,6 +531,8 @@ static int report(const struct sandbox_end *end)
 	if (e.signal)
 		n += snprintf(line + n, sizeof(line) - n, " signal=%s",
 		              signal_name(e.signal, sig, sizeof(sig)));
+	if (e.syscall >= 0 && sandbox_syscall_name(e.syscall, name, sizeof(name)) == 0)
+		n += snprintf(line + n, sizeof(line) - n, " syscall=%s", name);
 	snprintf(line + n, sizeof(line) - n, "\n");
 	write_all(2, line, strlen(line));
 	return exit_status(&e);

@@ -3,6 +3,7 @@
 #include "check.h"
 #include "sandbox.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <string.h>
 
@@ -18,74 +19,82 @@ struct row {
 };
 
 static const struct row rows[] = {
-    {"exit 0", {EXITED(0), 0, 10, 60, SANDBOX_HOST_NONE}, SANDBOX_EXITED, 0, 0},
-    {"exit 3", {EXITED(3), 0, 10, 60, SANDBOX_HOST_NONE}, SANDBOX_EXITED, 3, 0},
+    {"exit 0", {EXITED(0), 0, 10, 60, SANDBOX_HOST_NONE, -1}, SANDBOX_EXITED, 0, 0},
+    {"exit 3", {EXITED(3), 0, 10, 60, SANDBOX_HOST_NONE, -1}, SANDBOX_EXITED, 3, 0},
     {"seccomp kill",
-     {SIGNALED(SIGSYS), 0, 10, 60, SANDBOX_HOST_NONE},
+     {SIGNALED(SIGSYS), 0, 10, 60, SANDBOX_HOST_NONE, -1},
      SANDBOX_VIOLATION,
      -1,
      SIGSYS},
     {"violation beats a host kill",
-     {SIGNALED(SIGSYS), 0, 0, 60, SANDBOX_HOST_TIMEOUT},
+     {SIGNALED(SIGSYS), 0, 0, 60, SANDBOX_HOST_TIMEOUT, -1},
      SANDBOX_VIOLATION,
      -1,
      SIGSYS},
-    {"oom", {SIGNALED(SIGKILL), 1, 10, 60, SANDBOX_HOST_NONE}, SANDBOX_OOM, -1, SIGKILL},
+    {"oom", {SIGNALED(SIGKILL), 1, 10, 60, SANDBOX_HOST_NONE, -1}, SANDBOX_OOM, -1, SIGKILL},
     {"oom beats timeout",
-     {SIGNALED(SIGKILL), 2, 10, 60, SANDBOX_HOST_TIMEOUT},
+     {SIGNALED(SIGKILL), 2, 10, 60, SANDBOX_HOST_TIMEOUT, -1},
      SANDBOX_OOM,
      -1,
      SIGKILL},
-    {"oom count but exited", {EXITED(0), 1, 10, 60, SANDBOX_HOST_NONE}, SANDBOX_EXITED, 0, 0},
-    {"timeout", {SIGNALED(SIGKILL), 0, 10, 60, SANDBOX_HOST_TIMEOUT}, SANDBOX_TIMEOUT, -1, SIGKILL},
+    {"oom count but exited", {EXITED(0), 1, 10, 60, SANDBOX_HOST_NONE, -1}, SANDBOX_EXITED, 0, 0},
+    {"timeout",
+     {SIGNALED(SIGKILL), 0, 10, 60, SANDBOX_HOST_TIMEOUT, -1},
+     SANDBOX_TIMEOUT,
+     -1,
+     SIGKILL},
     {"timeout that raced an exit",
-     {EXITED(0), 0, 10, 60, SANDBOX_HOST_TIMEOUT},
+     {EXITED(0), 0, 10, 60, SANDBOX_HOST_TIMEOUT, -1},
      SANDBOX_TIMEOUT,
      0,
      0},
     {"output limit",
-     {SIGNALED(SIGKILL), 0, 10, 60, SANDBOX_HOST_OUTPUT_LIMIT},
+     {SIGNALED(SIGKILL), 0, 10, 60, SANDBOX_HOST_OUTPUT_LIMIT, -1},
      SANDBOX_OUTPUT_LIMIT,
      -1,
      SIGKILL},
     {"protocol error",
-     {SIGNALED(SIGKILL), 0, 10, 60, SANDBOX_HOST_PROTOCOL_ERROR},
+     {SIGNALED(SIGKILL), 0, 10, 60, SANDBOX_HOST_PROTOCOL_ERROR, -1},
      SANDBOX_PROTOCOL_ERROR,
      -1,
      SIGKILL},
     {"other host kill",
-     {SIGNALED(SIGKILL), 0, 10, 60, SANDBOX_HOST_OTHER},
+     {SIGNALED(SIGKILL), 0, 10, 60, SANDBOX_HOST_OTHER, -1},
      SANDBOX_KILLED,
      -1,
      SIGKILL},
     {"SIGXCPU",
-     {SIGNALED(SIGXCPU), 0, 60000, 60, SANDBOX_HOST_NONE},
+     {SIGNALED(SIGXCPU), 0, 60000, 60, SANDBOX_HOST_NONE, -1},
      SANDBOX_CPU_LIMIT,
      -1,
      SIGXCPU},
     {"SIGKILL at the hard CPU limit",
-     {SIGNALED(SIGKILL), 0, 61000, 60, SANDBOX_HOST_NONE},
+     {SIGNALED(SIGKILL), 0, 61000, 60, SANDBOX_HOST_NONE, -1},
      SANDBOX_CPU_LIMIT,
      -1,
      SIGKILL},
     {"SIGKILL at 0.9 of the CPU limit (the limit clock is tick-sampled)",
-     {SIGNALED(SIGKILL), 0, 900, 1, SANDBOX_HOST_NONE},
+     {SIGNALED(SIGKILL), 0, 900, 1, SANDBOX_HOST_NONE, -1},
      SANDBOX_CPU_LIMIT,
      -1,
      SIGKILL},
     {"SIGKILL below the CPU limit",
-     {SIGNALED(SIGKILL), 0, 1000, 60, SANDBOX_HOST_NONE},
+     {SIGNALED(SIGKILL), 0, 1000, 60, SANDBOX_HOST_NONE, -1},
      SANDBOX_KILLED,
      -1,
      SIGKILL},
     {"SIGKILL without a CPU limit",
-     {SIGNALED(SIGKILL), 0, 99000, 0, SANDBOX_HOST_NONE},
+     {SIGNALED(SIGKILL), 0, 99000, 0, SANDBOX_HOST_NONE, -1},
      SANDBOX_KILLED,
      -1,
      SIGKILL},
-    {"segfault", {SIGNALED(SIGSEGV), 0, 10, 60, SANDBOX_HOST_NONE}, SANDBOX_KILLED, -1, SIGSEGV},
+    {"segfault",
+     {SIGNALED(SIGSEGV), 0, 10, 60, SANDBOX_HOST_NONE, -1},
+     SANDBOX_KILLED,
+     -1,
+     SIGSEGV},
     {"abort",
-     {SIGNALED(SIGABRT) | 0x80, 0, 10, 60, SANDBOX_HOST_NONE},
+     {SIGNALED(SIGABRT) | 0x80, 0, 10, 60, SANDBOX_HOST_NONE, -1},
      SANDBOX_KILLED,
      -1,
      SIGABRT},
@@ -107,6 +116,20 @@ static void test_rows(void)
 	}
 }
 
+/* The denied syscall, when the library could learn it, goes with a violation only. */
+static void test_syscall(void)
+{
+	struct sandbox_end violation = {SIGNALED(SIGSYS), 0, 10, 60, SANDBOX_HOST_NONE, 101};
+	struct sandbox_end killed = {SIGNALED(SIGKILL), 0, 10, 60, SANDBOX_HOST_NONE, 101};
+	char name[32];
+
+	CHECK_INT(sandbox_exit_reason(&violation).syscall, 101);
+	CHECK_INT(sandbox_exit_reason(&killed).syscall, -1);
+	CHECK_INT(sandbox_syscall_name(101, name, sizeof(name)), 0);
+	CHECK_STR(name, "ptrace");
+	CHECK_INT(sandbox_syscall_name(-1, name, sizeof(name)), -ENOENT);
+}
+
 static void test_names(void)
 {
 	static const char *const names[] = {
@@ -121,6 +144,7 @@ static void test_names(void)
 int main(void)
 {
 	test_rows();
+	test_syscall();
 	test_names();
 	return check_summary();
 }
