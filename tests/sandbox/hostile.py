@@ -25,7 +25,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hostile_lib import (SIGSYS_STATUS, SKIP, TIMEOUT_STATUS, OUTPUT_LIMIT_STATUS,  # noqa: E402
                          Skip, Suite, create_user, delete_user, marker_pids, kill_pids,
-                         probe_access_check, run, start_victim, user_for)
+                         own_cgroups, probe_access_check, run, start_victim, user_for)
 
 CASES = {}
 
@@ -810,11 +810,39 @@ def outlive_supervision(s):
         marker = uuid.uuid4().hex
         proc, line = start_until(s, ["daemonize", "stay"], marker, "ready = 1")
         s.check(line is not None, "the probe reported ready")
-        s.check(len(marker_pids(marker)) >= 2, f"the probe and its daemon run "
-                f"({marker_pids(marker)})")
+        pids = marker_pids(marker)
+        s.check(len(pids) >= 2, f"the probe and its daemon run ({pids})")
         proc.send_signal(sig)
         proc.communicate(timeout=10)
         s.expect_no_survivors(marker, grace=2.0)
+
+
+@case("26_cgroup_cleanup")
+def cgroup_cleanup(s):
+    """Not containment but the supervisor's own hygiene: the cgroups of a run are removed
+    when it ends and when ahsandbox is stopped with SIGTERM (which it can catch). A group
+    left behind is named after ahsandbox's pid and makes a later spawn that gets the same pid
+    fail with "cgroup: File exists"."""
+    if os.geteuid() != 0 or s.user:
+        raise Skip("cgroups are used only when ahsandbox runs as root")
+    for stop in ("end", signal.SIGTERM, signal.SIGKILL):
+        marker = uuid.uuid4().hex
+        proc, line = start_until(s, ["daemonize", "stay"], marker, "ready = 1",
+                                 limits={"--timeout": "1"})
+        pids = marker_pids(marker)
+        groups = own_cgroups(pids[0]) if pids else []
+        s.check(bool(groups), f"the run has cgroups of its own ({groups})")
+        if stop != "end":
+            proc.send_signal(stop)
+        proc.communicate(timeout=10)
+        s.expect_no_survivors(marker, grace=2.0)
+        left = [g for g in groups if os.path.exists(g)]
+        name = "the run's end" if stop == "end" else signal.Signals(stop).name
+        if stop == signal.SIGKILL:
+            # Nothing can clean up after SIGKILL; said, not failed.
+            print(f"note: after SIGKILL of ahsandbox its cgroups remain: {left}")
+        else:
+            s.check(not left, f"after {name} the run's cgroups are gone (left: {left})")
 
 
 def start_until(s, probe_args, marker, wanted, limits=None):
@@ -912,10 +940,15 @@ def posture_outside(s):
             theirs = os.readlink(f"/proc/{pid}/ns/{ns}")
             s.check(theirs != link, f"pid {pid}: {ns} namespace {theirs} differs from the "
                     f"host's {link}")
+    groups = own_cgroups(pids[0]) if pids else []
     out, err = proc.communicate(timeout=10)
     s.check(proc.returncode == TIMEOUT_STATUS, f"the run then ends by timeout "
             f"(status {proc.returncode})")
     s.expect_no_survivors(marker)
+    if os.geteuid() == 0 and not s.user:
+        s.check(bool(groups), f"as root the run had cgroups of its own ({groups})")
+    left = [g for g in groups if os.path.exists(g)]
+    s.check(not left, f"the run's cgroups are removed at its end (left: {left})")
 
 
 # ---- Python agents ------------------------------------------------------------------------

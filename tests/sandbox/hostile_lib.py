@@ -287,6 +287,23 @@ def marker_pids(marker):
     return found
 
 
+def own_cgroups(pid):
+    """The v1 memory and pids cgroup folders of PID that are not the test's own (the ones the
+    sandbox made for the run), as host paths."""
+    def read(p):
+        groups = {}
+        with open(f"/proc/{p}/cgroup") as f:
+            for line in f:
+                _, controllers, path = line.rstrip("\n").split(":", 2)
+                for c in controllers.split(","):
+                    groups[c] = path
+        return groups
+
+    mine, theirs = read("self"), read(pid)
+    return [f"/sys/fs/cgroup/{c}{theirs[c]}" for c in ("memory", "pids")
+            if c in theirs and theirs[c] != mine.get(c)]
+
+
 def kill_pids(pids):
     for pid in pids:
         try:
