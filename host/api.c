@@ -25,6 +25,7 @@ static const struct route routes[] = {
     {HTTP_GET, "/v1/sessions/{}/runs/{}", ROUTE_CLIENT, false, false, api_runs_get},
     {HTTP_POST, "/v1/sessions/{}/runs/{}/cancel", ROUTE_CLIENT, true, false, api_runs_cancel},
     {HTTP_GET, "/v1/sessions/{}/events", ROUTE_CLIENT, false, true, api_sessions_events},
+    {HTTP_GET, "/v1/sessions/{}/ws", ROUTE_CLIENT, false, true, api_sessions_ws_plain},
     {HTTP_GET, "/v1/sessions/{}/logs", ROUTE_CLIENT, false, false, api_sessions_logs},
     {HTTP_GET, "/v1/sessions/{}/state", ROUTE_CLIENT, false, false, api_state_list},
     {HTTP_GET, "/v1/sessions/{}/state/{}", ROUTE_CLIENT, false, false, api_state_get},

@@ -43,6 +43,7 @@ void api_sessions_get(struct http_request *req);
 void api_sessions_destroy(struct http_request *req);
 void api_sessions_events(struct http_request *req);
 void api_sessions_logs(struct http_request *req);
+void api_sessions_ws_plain(struct http_request *req);
 void api_runs_create(struct http_request *req);
 void api_runs_get(struct http_request *req);
 void api_runs_cancel(struct http_request *req);

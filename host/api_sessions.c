@@ -606,3 +606,11 @@ void api_sessions_logs(struct http_request *req)
 	free(new_path);
 	free(old_path);
 }
+
+/* A plain GET on the WebSocket route: say what it needs. */
+void api_sessions_ws_plain(struct http_request *req)
+{
+	http_reply_error(req, 426, "upgrade_required",
+	                 "%s is a WebSocket (subprotocol agenthost.v1): send an Upgrade request",
+	                 req->path);
+}

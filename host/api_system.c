@@ -90,6 +90,13 @@ static void render_agent_metrics(struct text *t, struct daemon *d)
 		text_add(t, "agenthost_agent_ends_total{reason=\"%s\"} %llu\n",
 		         sandbox_exit_reason_name((enum sandbox_reason)r),
 		         (unsigned long long)d->metrics.agent_ends[r]);
+	metric_header(t, "agenthost_ws_connections", "gauge", "WebSocket connections open.");
+	text_add(t, "agenthost_ws_connections %lld\n", (long long)d->metrics.ws_connections);
+	metric_header(t, "agenthost_sessions_created_total", "counter", "Sessions created.");
+	text_add(t, "agenthost_sessions_created_total %llu\n",
+	         (unsigned long long)d->metrics.sessions_created);
+	metric_header(t, "agenthost_kv_ops_total", "counter", "Key-value requests of agents.");
+	text_add(t, "agenthost_kv_ops_total %llu\n", (unsigned long long)d->metrics.kv_ops);
 	metric_header(t, "agenthost_invokes_total", "counter", "Stateless calls received.");
 	text_add(t, "agenthost_invokes_total %llu\n", (unsigned long long)d->metrics.invokes);
 	metric_header(t, "agenthost_runs_total", "counter", "Runs finished, by status.");

@@ -34,6 +34,7 @@ struct daemon_metrics {
 	uint64_t invokes;
 	uint64_t sessions_created;
 	uint64_t kv_ops;
+	int64_t ws_connections;           /* open now */
 	uint64_t runs_by_status[3];       /* completed, failed, cancelled */
 	uint64_t run_latency_buckets[16]; /* see api_system.c */
 	double run_latency_sum;

@@ -13,6 +13,7 @@
 #include "supervisor.h"
 #include "util.h"
 #include "worker.h"
+#include "ws.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -275,18 +276,24 @@ static int start_server(struct daemon *d)
 {
 	struct lws_context_creation_info info;
 	static const struct lws_protocols end = {0};
-	static struct lws_protocols list[4];
+	static struct lws_protocols list[5];
+	/* agenthost.v1 also serves upgrades that name no subprotocol. */
+	static const struct lws_protocol_vhost_options ws_default = {NULL, NULL, "default", "1"};
+	static const struct lws_protocol_vhost_options pvo = {NULL, &ws_default, "agenthost.v1",
+	                                                      ""};
 
 	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_bridge);
 	list[0] = *http_protocol();
 	list[1] = *worker_protocol();
 	list[2] = *supervisor_protocol();
-	list[3] = end;
+	list[3] = *ws_protocol();
+	list[4] = end;
 
 	memset(&info, 0, sizeof(info));
 	info.port = d->cfg.listen_port;
 	info.iface = d->cfg.listen_host;
 	info.protocols = list;
+	info.pvo = &pvo;
 	info.user = d;
 	info.max_http_header_data = 8192;
 	info.timeout_secs = 30;
