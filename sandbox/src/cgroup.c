@@ -158,6 +158,28 @@ static int setup_memory(const char *dir, uint64_t mb)
 	return rc;
 }
 
+/* "<pid>-<n>", unused in every hierarchy we will create it in. A name can be taken by a
+ * group left behind by an earlier process with our pid that was SIGKILLed: not ours to
+ * remove, so skip to the next number. */
+static void choose_name(struct sandbox_cgroup *cg, const uint64_t *want)
+{
+	for (int tries = 0; tries < 1000; tries++) {
+		bool taken = false;
+
+		snprintf(cg->name, sizeof(cg->name), "%d-%u", (int)getpid(),
+		         atomic_fetch_add(&sequence, 1));
+		for (int i = 0; i < CG_COUNT && !taken; i++) {
+			char path[PATH_MAX];
+
+			snprintf(path, sizeof(path), "%s/%s", parent_dir[i] ? parent_dir[i] : "",
+			         cg->name);
+			taken = want[i] && parent_dir[i] && access(path, F_OK) == 0;
+		}
+		if (!taken)
+			return;
+	}
+}
+
 static int make_group(struct sandbox_cgroup *cg, int i, uint64_t limit, int *procs_fd)
 {
 	char path[PATH_MAX];
@@ -197,8 +219,7 @@ int sandbox__cgroup_create(const struct sandbox_limits *limits, struct sandbox_c
 	if (!(want[CG_MEMORY] && parent_dir[CG_MEMORY]) && !(want[CG_PIDS] && parent_dir[CG_PIDS]))
 		return 0;
 	cg = sandbox__xcalloc(1, sizeof(*cg));
-	snprintf(cg->name, sizeof(cg->name), "%d-%u", (int)getpid(),
-	         atomic_fetch_add(&sequence, 1));
+	choose_name(cg, want);
 	for (int i = 0; i < CG_COUNT && rc == 0; i++) {
 		if (want[i] && parent_dir[i])
 			rc = make_group(cg, i, want[i], &procs_fds[i]);

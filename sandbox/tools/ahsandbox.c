@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -391,7 +392,8 @@ static struct sandbox_policy *build_policy(const struct options *o, double *time
 
 struct run {
 	struct sandbox_child child;
-	struct pollfd fds[4]; /* stdout, stderr, socket, pidfd */
+	struct pollfd fds[5]; /* stdout, stderr, socket, pidfd, signals */
+	int stop_signal;      /* SIGTERM, SIGINT or SIGHUP received, else 0 */
 	int dest[3];          /* where each stream goes: 1, 2, 1 */
 	uint64_t cap, total;
 	enum sandbox_host_kill host_kill;
@@ -451,6 +453,29 @@ static void relay(struct run *r, int i)
 	write_all(r->dest[i], buf, (size_t)n);
 }
 
+/* SIGTERM, SIGINT, SIGHUP arrive on a signalfd: the program is killed and reaped, its
+ * cgroups removed, and then we die of the same signal (see main). */
+static int stop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigprocmask(SIG_BLOCK, set, NULL);
+	return signalfd(-1, set, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+static void stop_requested(struct run *r)
+{
+	struct signalfd_siginfo si;
+
+	if (read(r->fds[4].fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	if (!r->stop_signal)
+		r->stop_signal = (int)si.ssi_signo;
+	host_kill(r, SANDBOX_HOST_OTHER);
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;
@@ -479,7 +504,7 @@ static void relay_loop(struct run *r, double timeout_s)
 			deadline = -1;
 			continue;
 		}
-		n = poll(r->fds, 4, left < 0 ? -1 : (int)(left > INT_MAX ? INT_MAX : left));
+		n = poll(r->fds, 5, left < 0 ? -1 : (int)(left > INT_MAX ? INT_MAX : left));
 		if (n < 0 && errno != EINTR)
 			break;
 		for (int i = 0; i < 3; i++)
@@ -489,6 +514,8 @@ static void relay_loop(struct run *r, double timeout_s)
 			r->exited = true;
 			r->fds[3].fd = -1;
 		}
+		if (r->fds[4].fd >= 0 && r->fds[4].revents)
+			stop_requested(r);
 	}
 }
 
@@ -538,14 +565,17 @@ static int report(const struct sandbox_end *end)
 	return exit_status(&e);
 }
 
-static int run_child(struct sandbox_policy *p, double timeout_s, uint64_t cap)
+static int run_child(struct sandbox_policy *p, double timeout_s, uint64_t cap, int *stop_signal)
 {
 	struct run r = {.cap = cap, .dest = {1, 2, 1}};
 	struct sandbox_end end;
+	sigset_t stops;
+	int sigfd = stop_signals(&stops);
 	int rc = sandbox_spawn(p, &r.child);
 
 	if (rc < 0)
 		spawn_failed(r.child.message);
+	r.fds[4] = (struct pollfd){sigfd, POLLIN, 0};
 	r.fds[0] = (struct pollfd){r.child.out, POLLIN, 0};
 	r.fds[1] = (struct pollfd){r.child.err, POLLIN, 0};
 	r.fds[2] = (struct pollfd){r.child.sock, POLLIN, 0};
@@ -558,7 +588,21 @@ static int run_child(struct sandbox_policy *p, double timeout_s, uint64_t cap)
 	}
 	end.host_kill = r.host_kill;
 	sandbox_child_close(&r.child);
+	close(sigfd);
+	*stop_signal = r.stop_signal;
 	return report(&end);
+}
+
+/* Ends ahsandbox by the signal it was stopped with, as if it had not caught it. */
+static void die_of(int sig)
+{
+	sigset_t set;
+
+	signal(sig, SIG_DFL);
+	sigemptyset(&set);
+	sigaddset(&set, sig);
+	sigprocmask(SIG_UNBLOCK, &set, NULL);
+	raise(sig);
 }
 
 int main(int argc, char **argv)
@@ -567,16 +611,18 @@ int main(int argc, char **argv)
 	struct sandbox_policy *p;
 	uint64_t output_bytes;
 	double timeout_s;
-	int status;
+	int status, stop_signal = 0;
 
 	/* A reader of our output that goes away must not kill us before the report. */
 	signal(SIGPIPE, SIG_IGN);
 	parse_args(&o, argc, argv);
 	p = build_policy(&o, &timeout_s, &output_bytes);
-	status = run_child(p, timeout_s, output_bytes);
+	status = run_child(p, timeout_s, output_bytes, &stop_signal);
 	sandbox_policy_free(p);
 	free(o.paths);
 	free(o.allow);
 	free(o.env);
+	if (stop_signal)
+		die_of(stop_signal);
 	return status;
 }
