@@ -256,4 +256,9 @@ struct sandbox_features {
 };
 const struct sandbox_features *sandbox_features(void);
 
+/* Removes the empty cgroups that processes using this library left behind when they were
+ * SIGKILLed (names "<pid>-<n>" under our agenthost/ folders, whose pid no longer exists).
+ * The daemon calls it once at start-up. Returns how many it removed. */
+int sandbox_cgroup_sweep(void);
+
 #endif

@@ -6,7 +6,9 @@
  * ordinary user) limits fall back to rlimits, and sandbox_features() says so. */
 #include "internal.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -279,4 +281,41 @@ void sandbox__cgroup_remove(struct sandbox_cgroup *cg)
 		free(cg->dir[i]);
 	}
 	free(cg);
+}
+
+/* A name of ours ("<pid>-<n>") whose creator is dead. */
+static bool stale_name(const char *name)
+{
+	char *end;
+	long pid = strtol(name, &end, 10);
+
+	if (end == name || *end != '-' || pid <= 0)
+		return false;
+	strtoul(end + 1, &end, 10);
+	return *end == '\0' && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+int sandbox_cgroup_sweep(void)
+{
+	int removed = 0;
+
+	pthread_once(&probe_once, probe);
+	for (int i = 0; i < CG_COUNT; i++) {
+		DIR *d = parent_dir[i] ? opendir(parent_dir[i]) : NULL;
+		struct dirent *e;
+
+		while (d && (e = readdir(d))) {
+			char path[PATH_MAX];
+
+			if (e->d_type != DT_DIR || !stale_name(e->d_name))
+				continue;
+			snprintf(path, sizeof(path), "%s/%s", parent_dir[i], e->d_name);
+			/* rmdir removes only an empty group: one with processes stays. */
+			if (rmdir(path) == 0)
+				removed++;
+		}
+		if (d)
+			closedir(d);
+	}
+	return removed;
 }

@@ -11,6 +11,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -222,6 +223,58 @@ static void test_oom(void)
 	sandbox_policy_free(p);
 }
 
+/* The sweep removes empty groups of dead creators and nothing else. */
+static void test_cgroup_sweep(void)
+{
+	char own[4096], dead[4096], *parent = NULL;
+	struct sandbox_policy *p = sh_policy("sleep 5");
+	struct sandbox_child c;
+	struct sandbox_end end;
+	pid_t gone = fork();
+
+	if (gone == 0)
+		_exit(0);
+	waitpid(gone, NULL, 0);
+	if (!sandbox_features()->cgroup_pids) {
+		printf("skip sweep: no pids cgroup\n");
+		sandbox_policy_free(p);
+		return;
+	}
+	/* Find our pids parent folder through a real spawn's group. */
+	CHECK_INT(sandbox_spawn(p, &c), 0);
+	if (c.cgroup) {
+		FILE *f;
+		char line[512];
+		snprintf(own, sizeof(own), "/proc/%d/cgroup", (int)c.pid);
+		f = fopen(own, "r");
+		while (f && fgets(line, sizeof(line), f))
+			if (strstr(line, ":pids:")) {
+				line[strcspn(line, "\n")] = '\0';
+				*strrchr(line, '/') = '\0';
+				parent = strdup(strchr(strchr(line, ':') + 1, ':') + 1);
+			}
+		if (f)
+			fclose(f);
+	}
+	sandbox_child_kill(&c);
+	sandbox_child_wait(&c, 0, &end);
+	sandbox_child_close(&c);
+	CHECK(parent != NULL);
+	if (parent) {
+		snprintf(own, sizeof(own), "/sys/fs/cgroup/pids%s/%d-99999", parent, (int)getpid());
+		snprintf(dead, sizeof(dead), "/sys/fs/cgroup/pids%s/%d-99999", parent, (int)gone);
+		CHECK_INT(mkdir(own, 0755), 0);
+		CHECK_INT(mkdir(dead, 0755), 0);
+		CHECK(sandbox_cgroup_sweep() >= 1);
+		CHECK_INT(access(dead, F_OK), -1);
+		CHECK_INT(access(own, F_OK), 0);
+		rmdir(own);
+		rmdir(dead);
+	}
+	free(parent);
+	sandbox_policy_free(p);
+}
+
 int main(void)
 {
 	if (!mkdtemp(agent_dir) || chmod(agent_dir, 0755) < 0) {
@@ -237,6 +290,7 @@ int main(void)
 	test_kill_tree();
 	test_output_fds();
 	test_oom();
+	test_cgroup_sweep();
 	rmdir(agent_dir);
 	return check_summary();
 }
