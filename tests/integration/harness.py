@@ -507,3 +507,286 @@ def metric(text, name, labels=None):
 
 def main():
     unittest.main(verbosity=2)
+
+
+# -- helpers for the agent-running tests (invoke, examples) ----------------------------------
+# Folders that ctest passes: EXAMPLES (BUILD/examples, the installable example agents) and
+# PROBES (BUILD/tests/sandbox/probes, the hostile suite's probe programs).
+EXAMPLES = os.environ.get("EXAMPLES", os.path.join(SOURCE_ROOT, "build", "examples"))
+PROBES = os.environ.get("PROBES", os.path.join(SOURCE_ROOT, "build", "tests", "sandbox", "probes"))
+
+
+def example(name):
+    """Absolute path of a built example agent folder (BUILD/examples/NAME)."""
+    path = os.path.join(EXAMPLES, name)
+    if not os.path.isfile(os.path.join(path, "agent.json")):
+        raise AssertionError("built example agent missing (build first): " + path)
+    return path
+
+
+def wait_until(predicate, timeout, interval=0.02):
+    """Calls predicate until it returns a true value or timeout seconds pass; returns the
+    last value (false on timeout)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value or time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+def parse_sse(text):
+    """Parses an event stream (str) into [{"id", "event", "data" (parsed JSON)}] in order.
+    Fails on a field other than id/event/data or data that is not JSON."""
+    events = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        if not block.strip():
+            continue
+        ev = {}
+        for line in block.split("\n"):
+            if not line or line.startswith(":"):
+                continue
+            name, _, value = line.partition(":")
+            if value.startswith(" "):
+                value = value[1:]
+            if name not in ("id", "event", "data"):
+                raise AssertionError("unexpected SSE field %r in %r" % (name, block))
+            ev[name] = ev[name] + "\n" + value if name == "data" and name in ev else value
+        if "data" in ev:
+            try:
+                ev["data"] = json.loads(ev["data"])
+            except ValueError as e:
+                raise AssertionError("SSE data is not JSON (%s): %r" % (e, ev["data"]))
+        events.append(ev)
+    return events
+
+
+class SSEStream:
+    """A streaming request (Accept: text/event-stream) read event by event as they arrive.
+    status/headers are those of the response; next_event() returns the next event dict
+    (id, event, data parsed, at = monotonic arrival time) or None at the end of the stream."""
+
+    def __init__(self, daemon, method, path, body=None, token=None, headers=None,
+                 timeout=HTTP_TIMEOUT):
+        hdrs = {"Accept": "text/event-stream"}
+        if body is not None and not isinstance(body, (bytes, str)):
+            body = json.dumps(body)
+            hdrs["Content-Type"] = "application/json"
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        if token is not None:
+            hdrs["Authorization"] = "Bearer " + token
+        hdrs.update(headers or {})
+        self.started = time.monotonic()
+        self.conn = http.client.HTTPConnection("127.0.0.1", daemon.port, timeout=timeout)
+        self.conn.request(method, path, body=body, headers=hdrs)
+        self.resp = self.conn.getresponse()
+        self.status = self.resp.status
+        self.headers = self.resp.getheaders()
+        self.raw = b""
+
+    def header(self, name):
+        return self.resp.getheader(name)
+
+    def next_event(self):
+        block = b""
+        while True:
+            line = self.resp.readline()
+            if not line:
+                if block.strip():
+                    raise AssertionError("stream ended inside an event: %r" % block)
+                return None
+            self.raw += line
+            if line in (b"\n", b"\r\n"):
+                if block.strip():
+                    evs = parse_sse(block.decode("utf-8"))
+                    if evs:
+                        evs[0]["at"] = time.monotonic()
+                        return evs[0]
+                block = b""
+                continue
+            block += line
+
+    def events(self, limit=10000):
+        """Every remaining event until the server closes the stream."""
+        out = []
+        while len(out) < limit:
+            ev = self.next_event()
+            if ev is None:
+                break
+            out.append(ev)
+        return out
+
+    def close(self):
+        """Closes the connection at once (the client going away)."""
+        try:
+            if self.conn.sock is not None:
+                self.conn.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.resp.close()
+        self.conn.close()
+
+
+def daemon_metrics(d):
+    """GET /metrics as text (asserting 200)."""
+    r = d.request("GET", "/metrics")
+    if r.status != 200:
+        raise AssertionError("GET /metrics answered %r" % r)
+    return r.body.decode("utf-8")
+
+
+def child_pids(pid):
+    """Live (not zombie) processes whose parent is pid: the daemon's agent processes."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                stat_line = f.read()
+        except OSError:
+            continue
+        # comm may hold spaces and parentheses: the fields after the last ')' are fixed.
+        fields = stat_line[stat_line.rfind(")") + 2:].split()
+        if len(fields) >= 2 and fields[0] != "Z" and int(fields[1]) == pid:
+            out.append(int(entry))
+    return out
+
+
+def pid_alive(pid):
+    """True while pid exists and is not a zombie."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            stat_line = f.read()
+    except OSError:
+        return False
+    return stat_line[stat_line.rfind(")") + 2:].split()[0] != "Z"
+
+
+def merge_json(base, changes):
+    """base updated with changes, recursively for objects (a None value removes the key)."""
+    out = dict(base)
+    for k, v in changes.items():
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = merge_json(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def agent_variant(src, dest, changes, files=()):
+    """Copies the agent folder src to dest (which must not exist), rewrites its agent.json
+    merged with changes (see merge_json), and copies each path in files into it. Returns
+    dest. For variants of the built examples: an agent folder cannot hold a symlink to the
+    build output, so variants are made at test time."""
+    shutil.copytree(src, dest, symlinks=False)
+    os.chmod(dest, 0o755)
+    with open(os.path.join(dest, "agent.json")) as f:
+        manifest = json.load(f)
+    with open(os.path.join(dest, "agent.json"), "w") as f:
+        json.dump(merge_json(manifest, changes), f, indent=2)
+    for path in files:
+        shutil.copy2(path, dest)
+    return dest
+
+
+RUN_ID = re.compile(r"^r_[0-9a-f]{32}$")
+RUN_RESULT_KEYS = {"id", "status", "created_at", "started_at", "finished_at"}
+
+
+class AgentDaemonTestCase(DaemonTestCase):
+    """A daemon started with --manifests EXAMPLES (echo, slow, upper-py installed), called
+    with the admin token (self.token), and the run-result and event-stream checks of
+    docs/http.md ("Runs, events and stateless calls")."""
+
+    start_daemon = False
+
+    def setUp(self):
+        super().setUp()
+        for name in ("echo", "slow", "upper-py"):
+            example(name)  # fails early, naming the folder, when the examples are not built
+        self.d = self.new_daemon(manifests=EXAMPLES).start()
+        self.token = self.d.admin_token
+
+    def invoke(self, name, body, query="", token=True, headers=None, timeout=30):
+        """POST /v1/agents/NAME/invoke; token True = the admin token."""
+        return self.d.request("POST", "/v1/agents/%s/invoke%s" % (name, query), body,
+                              token=self.token if token is True else token, headers=headers,
+                              timeout=timeout)
+
+    def stream(self, name, body, query="", timeout=30):
+        """An SSE call (asserted 200, text/event-stream), closed at cleanup."""
+        s = SSEStream(self.d, "POST", "/v1/agents/%s/invoke%s" % (name, query), body,
+                      token=self.token, timeout=timeout)
+        self.addCleanup(s.close)
+        if s.status != 200:
+            self.fail("SSE call answered %d: %r" % (s.status, s.resp.read()[:300]))
+        ctype = s.header("Content-Type") or ""
+        self.assertTrue(ctype.startswith("text/event-stream"), "Content-Type %r" % ctype)
+        return s
+
+    def install_variant(self, src, name, changes=None, files=()):
+        """Installs a copy of the agent folder src renamed NAME with its agent.json merged
+        with changes (agent_variant). Returns NAME."""
+        dest = agent_variant(src, os.path.join(self.tmp, "src", name),
+                             merge_json({"name": name}, changes or {}), files)
+        r = self.d.install(dest)
+        self.assertEqual(r.status, 201, "install of %s failed: %r" % (name, r))
+        return name
+
+    def assertRunResult(self, r, status):
+        """200, application/json, the run result of docs/http.md with this status.
+        Returns the result object."""
+        self.assertStatus(r, 200)
+        ctype = r.header("Content-Type") or ""
+        self.assertTrue(ctype.startswith("application/json"), "Content-Type %r: %r" % (ctype, r))
+        res = r.json()
+        self.assertIsInstance(res, dict, r)
+        self.assertTrue(RUN_RESULT_KEYS <= set(res),
+                        "result lacks %s: %r" % (RUN_RESULT_KEYS - set(res), res))
+        self.assertRegex(res["id"], RUN_ID)
+        self.assertEqual(res["status"], status, res)
+        for k in ("created_at", "started_at", "finished_at"):
+            self.assertRegex(res[k], RFC3339_MS, res)
+        self.assertLessEqual(res["created_at"], res["started_at"], res)
+        self.assertLessEqual(res["started_at"], res["finished_at"], res)
+        if status == "completed":
+            self.assertIn("output", res, "a completed run has output (maybe null): %r" % res)
+            self.assertNotIn("error", res, res)
+        else:
+            self.assertIn("error", res, res)
+            self.assertNotIn("output", res, res)
+            err = res["error"]
+            self.assertIsInstance(err, dict, res)
+            self.assertEqual(set(err), {"code", "message"}, res)
+            self.assertTrue(isinstance(err["message"], str) and err["message"].strip(), res)
+        return res
+
+    def assertEventStream(self, events, terminal):
+        """The SSE form of docs/http.md: id lines 1..N, event == data.type, data.seq == id,
+        one run ID throughout, RFC 3339 times, run.started first, run.output in between,
+        exactly one terminal event, last. Returns the run ID."""
+        self.assertTrue(events, "no events")
+        run = events[0]["data"].get("run")
+        self.assertRegex(run or "", RUN_ID, events[0])
+        for i, ev in enumerate(events, 1):
+            self.assertEqual(ev.get("id"), str(i), "id: lines must count 1..N: %r" % events)
+            data = ev["data"]
+            self.assertEqual(ev.get("event"), data.get("type"), ev)
+            self.assertEqual(data.get("seq"), i, ev)
+            self.assertEqual(data.get("run"), run, ev)
+            self.assertRegex(data.get("time", ""), RFC3339_MS, ev)
+        types = [ev["event"] for ev in events]
+        self.assertEqual(types[0], "run.started", types)
+        self.assertEqual(types[-1], terminal, types)
+        self.assertTrue(all(t == "run.output" for t in types[1:-1]), types)
+        if terminal == "run.completed":
+            self.assertIn("output", events[-1]["data"], events[-1])
+        else:
+            err = events[-1]["data"].get("error")
+            self.assertIsInstance(err, dict, events[-1])
+            self.assertEqual(set(err), {"code", "message"}, events[-1])
+        return run
