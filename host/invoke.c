@@ -187,20 +187,27 @@ static void call_send_run(struct call *c)
 		sse_event(c, "run.started", NULL);
 }
 
-/* The error of a run whose agent ended before answering. */
+/* The error of a run whose agent ended before answering (detail is the supervisor's
+ * sentence for the end). */
 static json_t *end_error(const struct sandbox_exit *why, const char *detail)
 {
-	char message[320];
-
-	if (why->reason == SANDBOX_EXITED)
-		snprintf(message, sizeof(message),
-		         "the agent exited with code %d before answering%s%s", why->code,
-		         detail[0] ? ": " : "", detail);
-	else
-		snprintf(message, sizeof(message), "%s",
-		         detail[0] ? detail : sandbox_exit_reason_name(why->reason));
 	return json_pack("{s:s, s:s}", "code", sandbox_exit_reason_name(why->reason), "message",
-	                 message);
+	                 detail);
+}
+
+/* A call whose agent could not be started: 500 naming the step to a client still waiting
+ * for JSON (docs/http.md), a failed run otherwise. */
+static void call_spawn_failed(struct call *c, const char *err)
+{
+	if (c->req && !c->sse) {
+		c->req->on_gone = NULL;
+		http_reply_error(c->req, 500, "internal", "%s", err);
+		http_resume(c->req);
+		c->req = NULL;
+		run_record_finish(&c->run, "failed", NULL, NULL);
+		return;
+	}
+	call_spawn_failed(c, err);
 }
 
 /* -- process isolation: one agent, one call */
@@ -334,9 +341,7 @@ static void pool_dispatch(struct pool *pool)
 			if (!pool->queue_head)
 				pool->queue_tail = NULL;
 			pool->queued--;
-			call_finish(
-			    c, "failed", NULL,
-			    json_pack("{s:s, s:s}", "code", "spawn_failed", "message", err));
+			call_spawn_failed(c, err);
 			call_free(c);
 			continue;
 		}

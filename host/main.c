@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <ev.h>
 #include <libwebsockets.h>
 #include <signal.h>
 #include <stdio.h>
@@ -31,8 +32,12 @@
 #define DEFAULT_MAX_BODY (2 * 1024 * 1024)
 #define DEFAULT_MAX_SESSIONS 1024
 
-static volatile sig_atomic_t stopping;
-static struct lws_context *signal_context;
+/* The daemon's event loop is libev's, which lws joins as a "foreign" loop: poll(2), lws'
+ * default, costs O(open sockets) per wake-up (FACTS.md: 23 µs → 5.5 ms with 10,000 idle
+ * WebSockets), epoll through libev does not. Owning the loop also makes shutdown simple:
+ * a libev signal watcher breaks it. */
+static struct ev_loop *loop;
+static ev_signal sigterm_watcher, sigint_watcher;
 
 static void usage(FILE *out)
 {
@@ -297,6 +302,8 @@ static int start_server(struct daemon *d)
 	info.user = d;
 	info.max_http_header_data = 8192;
 	info.timeout_secs = 30;
+	info.options = LWS_SERVER_OPTION_LIBEV;
+	info.foreign_loops = (void *[]){loop};
 	d->lws = lws_create_context(&info);
 	if (!d->lws) {
 		log_error("daemon.start_failed", "error=\"cannot listen on %s:%d\"",
@@ -310,22 +317,20 @@ static int start_server(struct daemon *d)
 	return 0;
 }
 
-static void on_signal(int sig)
+static void on_stop_signal(struct ev_loop *l, ev_signal *w, int revents)
 {
-	(void)sig;
-	stopping = 1;
-	if (signal_context)
-		lws_cancel_service(signal_context);
+	(void)revents;
+	log_info("daemon.stopping", "signal=%d", w->signum);
+	ev_break(l, EVBREAK_ALL);
 }
 
 static void install_signal_handlers(void)
 {
-	struct sigaction sa = {.sa_handler = on_signal};
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	ev_signal_init(&sigterm_watcher, on_stop_signal, SIGTERM);
+	ev_signal_init(&sigint_watcher, on_stop_signal, SIGINT);
+	ev_signal_start(loop, &sigterm_watcher);
+	ev_signal_start(loop, &sigint_watcher);
 }
 
 static void shutdown_daemon(struct daemon *d)
@@ -333,10 +338,16 @@ static void shutdown_daemon(struct daemon *d)
 	sessions_shutdown();
 	supervisor_kill_all();
 	worker_wait_all();
-	if (d->lws)
+	if (d->lws) {
 		lws_context_destroy(d->lws);
+		/* lws closes its libev watchers asynchronously on a foreign loop. */
+		for (int i = 0; i < 10; i++)
+			ev_run(loop, EVRUN_NOWAIT);
+	}
 	registry_close(d->registry);
 	store_close(d->store);
+	if (loop)
+		ev_loop_destroy(loop);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
 	free(d->state_dir);
@@ -351,6 +362,13 @@ int main(int argc, char **argv)
 		return rc;
 	d.started_ms = store_now_ms();
 	umask(022);
+	/* Not ev_default_loop(): that one reaps every child on SIGCHLD, and the supervisor
+	 * must reap its agents itself to learn how they ended. */
+	loop = ev_loop_new(EVFLAG_AUTO | EVFLAG_NOENV);
+	if (!loop) {
+		fprintf(stderr, "agenthostd: no libev event loop\n");
+		return 1;
+	}
 	install_signal_handlers();
 	if (open_state_dir(&d) < 0 || open_store(&d) < 0) {
 		shutdown_daemon(&d);
@@ -363,13 +381,9 @@ int main(int argc, char **argv)
 		shutdown_daemon(&d);
 		return 1;
 	}
-	signal_context = d.lws;
 	sessions_init(&d);
-	while (!stopping)
-		if (lws_service(d.lws, 0) < 0)
-			break;
-	log_info("daemon.stopping", "reason=signal");
-	signal_context = NULL;
+	log_debug("daemon.event_loop", "backend=%u", ev_backend(loop));
+	ev_run(loop, 0);
 	shutdown_daemon(&d);
 	log_info("daemon.stopped", "clean=1");
 	return 0;

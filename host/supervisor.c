@@ -41,6 +41,7 @@ struct agent_proc {
 
 	struct frame_reader reader;
 	uint64_t output, output_cap;
+	struct manifest_limits limits;
 
 	struct out_chunk *q_head, *q_tail;
 	size_t q_bytes;
@@ -104,6 +105,34 @@ static void close_wsi(struct lws *wsi)
 		lws_set_timeout(wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
 }
 
+/* A sentence for an end the host did not decide itself, so no reason reaches a client
+ * as a bare code. */
+static void describe_end(const struct sandbox_exit *why, const struct manifest_limits *lim,
+                         char *out, size_t len)
+{
+	switch (why->reason) {
+	case SANDBOX_VIOLATION:
+		snprintf(out, len,
+		         "the agent made a system call its seccomp profile does not allow "
+		         "(SIGSYS)");
+		break;
+	case SANDBOX_OOM:
+		snprintf(out, len, "the agent used more than its memory limit of %lld MB",
+		         (long long)lim->memory_mb);
+		break;
+	case SANDBOX_CPU_LIMIT:
+		snprintf(out, len, "the agent used more than its %lld s of CPU time",
+		         (long long)lim->cpu_seconds);
+		break;
+	case SANDBOX_EXITED:
+		snprintf(out, len, "the agent exited with code %d", why->code);
+		break;
+	default:
+		snprintf(out, len, "the agent was killed by signal %d (%s)", why->signal,
+		         strsignal(why->signal));
+	}
+}
+
 static void deliver_end(struct agent_proc *p, const struct sandbox_end *end)
 {
 	struct sandbox_end e = *end;
@@ -111,6 +140,8 @@ static void deliver_end(struct agent_proc *p, const struct sandbox_end *end)
 
 	e.host_kill = p->host_kill;
 	why = sandbox_exit_reason(&e);
+	if (!p->detail[0])
+		describe_end(&why, &p->limits, p->detail, sizeof(p->detail));
 	if (!p->retired)
 		p->d->metrics.agent_ends[why.reason]++;
 	log_emit(why.reason == SANDBOX_EXITED || p->retired ? LOG_DEBUG : LOG_INFO, "agent.ended",
@@ -558,6 +589,7 @@ int supervisor_spawn(struct daemon *d, const struct agent_proc_spec *spec,
 	               ? xasprintf("agent=%s session=%s", spec->manifest->name, spec->session)
 	               : xasprintf("agent=%s mode=%s", spec->manifest->name, spec->mode);
 	p->output_cap = (uint64_t)spec->manifest->sandbox.limits.output_bytes;
+	p->limits = spec->manifest->sandbox.limits;
 	frame_reader_init(&p->reader, (size_t)p->output_cap);
 	p->next = live;
 	if (live)
