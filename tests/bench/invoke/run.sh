@@ -117,6 +117,7 @@ hz=$(getconf CLK_TCK)
 
 results=$tmp/results
 : >"$results"
+load_start=$(cut -d' ' -f1-3 /proc/loadavg)
 timeout_s=$((secs + warm + 30)) # the client's own drain limit is 15 s per phase
 round=1
 while [ "$round" -le "$rounds" ]; do
@@ -140,6 +141,7 @@ while [ "$round" -le "$rounds" ]; do
 	round=$((round + 1))
 done
 
+load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 kill "$cpid" && wait "$cpid" 2>/dev/null || true
 cpid=
 warnings=$(grep -c . "$tmp/daemon.log" || true)
@@ -149,7 +151,8 @@ echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC'); $(nproc) cores, kernel $(uname -r
 		printf 'commit %s' "$commit"
 		git -C "$top" diff --quiet HEAD -- host sandbox protocol sdk examples ||
 			printf ' + uncommitted changes in the daemon sources'
-	else printf 'sources at %s (not a git checkout)' "$top"; fi)."
+	else printf 'sources at %s (not a git checkout)' "$top"; fi);" \
+	"load average (1, 5, 15 min) $load_start at the start, $load_end at the end."
 echo "Each cell: ${warm} s warm-up, then ${secs} s or ${calls} calls, whichever first;" \
 	"$rounds rounds, the cells interleaved round by round; figures are the median of the" \
 	"rounds (calls/s range in brackets). Keep-alive HTTP/1.1, body \`$input\`, JSON answers" \
