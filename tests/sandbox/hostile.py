@@ -25,7 +25,8 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from hostile_lib import (SIGSYS_STATUS, SKIP, TIMEOUT_STATUS, OUTPUT_LIMIT_STATUS,  # noqa: E402
                          Skip, Suite, create_user, delete_user, marker_pids, kill_pids,
-                         own_cgroups, probe_access_check, run, start_victim, user_for)
+                         own_cgroups, probe_access_check, remove_leftover_cgroups, run,
+                         start_victim, user_for)
 
 CASES = {}
 
@@ -812,9 +813,11 @@ def outlive_supervision(s):
         s.check(line is not None, "the probe reported ready")
         pids = marker_pids(marker)
         s.check(len(pids) >= 2, f"the probe and its daemon run ({pids})")
+        groups = own_cgroups(pids[0]) if pids else []
         proc.send_signal(sig)
         proc.communicate(timeout=10)
         s.expect_no_survivors(marker, grace=2.0)
+        remove_leftover_cgroups(groups)  # checked by 26_cgroup_cleanup
 
 
 @case("26_cgroup_cleanup")
@@ -843,6 +846,7 @@ def cgroup_cleanup(s):
             print(f"note: after SIGKILL of ahsandbox its cgroups remain: {left}")
         else:
             s.check(not left, f"after {name} the run's cgroups are gone (left: {left})")
+        remove_leftover_cgroups(left)
 
 
 def start_until(s, probe_args, marker, wanted, limits=None):

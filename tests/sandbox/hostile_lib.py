@@ -304,6 +304,18 @@ def own_cgroups(pid):
             if c in theirs and theirs[c] != mine.get(c)]
 
 
+def remove_leftover_cgroups(groups):
+    """Removes the (empty) cgroup folders a run of this test left behind because its
+    ahsandbox was killed, so that they cannot collide with a later run's names."""
+    for group in groups:
+        if os.path.isdir(group):
+            try:
+                os.rmdir(group)
+                print(f"note: removed the leftover cgroup {group}")
+            except OSError as err:
+                print(f"note: could not remove the leftover cgroup {group}: {err}")
+
+
 def kill_pids(pids):
     for pid in pids:
         try:
