@@ -204,15 +204,40 @@ class Semantics(InvokeCase):
             if r.status != 200 or r.json().get("output") != i:
                 self.fail("call %d of the last 1024: %r" % (i, r))
 
-    def test_spawn_failure_is_500_naming_the_step(self):
+    def test_spawn_failure_in_every_answer_mode(self):
         # An allow_syscalls name the kernel does not know is valid in a manifest and fails
-        # when the sandbox builds its filter (docs/manifest.md): a spawn that fails.
+        # when the sandbox builds its filter (docs/manifest.md): a spawn that fails. Asked
+        # for as JSON, SSE and ?wait=false, in both isolations: 500 internal each time
+        # (docs/http.md), and the daemon goes on serving.
+        got, want = [], []
         for isolation in ("process", "worker"):
-            name = self.install_variant(fixture("minimal"), "spawn-fails-" + isolation, {
+            name = self.install_variant(fixture("minimal"), "spawn-fails-any-" + isolation, {
                 "sandbox": {"allow_syscalls": ["no_such_syscall_xyz"]},
                 "invoke": {"isolation": isolation, "workers": 1}})
-            self.assertError(self.invoke(name, {"input": 1}), 500, "internal", "seccomp")
-        self.assertRunResult(self.invoke("echo", {"input": 1}), "completed")
+            for mode, query, headers in (("json", "", {}),
+                                         ("sse", "", {"Accept": "text/event-stream"}),
+                                         ("wait=false", "?wait=false", {})):
+                want.append((isolation, mode, 500, "internal", "names the step", True))
+                try:
+                    r = self.invoke(name, {"input": 1}, query=query, headers=headers, timeout=5)
+                    if r.status >= 400:
+                        err = r.json().get("error", {})
+                        answer = (r.status, err.get("code"), "names the step"
+                                  if "seccomp" in err.get("message", "") else err.get("message"))
+                    else:
+                        answer = (r.status, r.body[:120], None)
+                except (OSError, AssertionError) as e:
+                    answer = ("no answer within 5 s", repr(e)[:80], None)
+                try:
+                    alive = self.d.request("GET", "/healthz", timeout=2).status == 200
+                except OSError:
+                    alive = False
+                got.append((isolation, mode) + answer + (alive,))
+                if not alive:
+                    self.d.kill()  # hung: SIGTERM would not be served either
+                    self.fail("the daemon stopped answering /healthz after a %s call to a %s "
+                              "agent whose spawn fails:\n got %r\nwant %r" % (mode, isolation, got, want))
+        self.assertEqual(got, want)
 
     def test_hello_and_kv_refusal_seen_by_a_raw_agent(self):
         self.assertStatus(self.d.install(fixture("invoke-raw-kv")), 201)
