@@ -254,10 +254,34 @@ def flood_slow_reader(s):
     s.expect_reason(res, "output_limit", OUTPUT_LIMIT_STATUS)
 
 
+FRAME_BYTES = {
+    "invalid-json": b'{"t":"ready",}\n',
+    "invalid-utf8": b'{"t":"log","level":"info","msg":"\xc3\x28\xff"}\n',
+    "no-type": b'{"run":"r1","output":{}}\n',
+    "truncated": b'{"t":"ready"}\n{"t":"done","run":',
+    "byte-at-a-time": b'{"t":"ready"}\n',
+    "unknown-run": b'{"t":"ready"}\n{"t":"done","run":"no-such-run","output":{}}\n',
+    "out-of-order": b'{"t":"done","run":"r1","output":{}}\n{"t":"ready"}\n',
+}
+
+
 @case("06_malformed_frames")
 def malformed_frames(s):
-    raise Skip("protocol_error comes from the daemon's frame reader; ahsandbox relays fd 3 "
-               "bytes without parsing them. This row is tested through the daemon.")
+    # ahsandbox only relays fd 3; here the probe is checked to send exactly the broken bytes
+    # (the daemon's tests reuse it), and that nothing makes the relay itself hang.
+    for mode, expected in FRAME_BYTES.items():
+        res = s.sandbox("frames", mode, limits={"--timeout": "1"})
+        s.check(res.out == expected, f"{mode}: the broken frame reaches the host unchanged "
+                f"(got {res.out[:80]!r})", res)
+        s.check(f"frames: sent {mode}".encode() in res.agent_err, f"{mode}: sent", res)
+        s.expect_reason(res, "timeout", TIMEOUT_STATUS)
+    res = s.sandbox("frames", "long-line", str(4 << 20), limits={"--timeout": "2",
+                                                                 "--output-bytes": "65536"})
+    s.expect_reason(res, "output_limit", OUTPUT_LIMIT_STATUS)
+    if not s.failures:
+        raise Skip("the probe works; protocol_error itself comes from the daemon's frame "
+                   "reader (ahsandbox does not parse fd 3), so this row is asserted through "
+                   "the daemon")
 
 
 # ---- Network ------------------------------------------------------------------------------
