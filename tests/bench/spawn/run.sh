@@ -9,6 +9,6 @@ spawns=${2:-500}
 cmake --build "$build" --target spawn_bench spawn_first_byte -j2 >/dev/null
 bin=$build/tests/bench/spawn
 echo "Run of $(date -u '+%Y-%m-%d %H:%M UTC') on $(uname -r), $(nproc) cores, as $(id -un);" \
-     "$spawns spawns each, interleaved."
+     "$spawns spawns each, interleaved; load average before: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
 "$bin/spawn_bench" -n "$spawns" "$bin"
