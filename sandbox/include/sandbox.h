@@ -161,8 +161,9 @@ struct sandbox_child {
  * caller then owns its fds and must end with sandbox_child_wait + sandbox_child_close. On
  * failure returns a negative errno, nothing is left running or open, out->failed_step names
  * the step ("policy", "agent_dir", "cgroup", "clone", or a step inside the child such as
- * "user_namespace", "mount /agent", "pivot_root", "seccomp", "exec") and out->message says
- * "STEP: strerror" (plus detail). A step that fails is never skipped or worked around.
+ * "user_namespace", "new_root", "mount /agent", "seccomp", "exec") and out->message says
+ * "STEP: strerror" or "STEP: strerror (detail)". A failed step is never skipped or worked
+ * around.
  *
  * Stdin is /dev/null. Signals: the program starts with default dispositions and an empty
  * mask; it dies with SIGKILL when the thread that spawned it exits (PR_SET_PDEATHSIG), so

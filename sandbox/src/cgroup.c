@@ -251,11 +251,6 @@ uint64_t sandbox__cgroup_oom_kills(const struct sandbox_cgroup *cg)
 	return n;
 }
 
-const char *sandbox__cgroup_name(const struct sandbox_cgroup *cg)
-{
-	return cg ? cg->name : NULL;
-}
-
 /* The program is reaped, and with it (pid 1 of its namespace) every process it had; the
  * kernel may still hold the group busy for a moment, so retry briefly. */
 static void remove_dir(const char *dir)

@@ -39,7 +39,7 @@ struct sandbox_policy {
 
 /* ---- errors ---- */
 
-/* Formats "step: strerror(-rc)[: detail]" into buf. Returns rc. */
+/* Formats "step: strerror(-rc)" or "step: strerror(-rc) (detail)" into buf. Returns rc. */
 int sandbox__fail(char *buf, size_t len, int rc, const char *step, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
@@ -125,7 +125,6 @@ int sandbox__cgroup_create(const struct sandbox_limits *limits, struct sandbox_c
                            int procs_fds[2], char *err, size_t len);
 uint64_t sandbox__cgroup_oom_kills(const struct sandbox_cgroup *cg);
 void sandbox__cgroup_remove(struct sandbox_cgroup *cg);
-const char *sandbox__cgroup_name(const struct sandbox_cgroup *cg);
 
 /* ---- the plan: everything the child needs, prepared by the parent (plan.c) ----
  *
@@ -160,9 +159,7 @@ enum { PLAN_MAX_RLIMITS = 8, PLAN_MAX_EXEC = 16 };
 struct plan {
 	/* identity */
 	char uid_map[64], gid_map[64];
-	bool own_ids; /* setgroups already empty (root path) */
 	int cgroup_fds[2];
-	const char *cgroup_name;
 
 	/* filesystem */
 	struct mount_op *ops;
