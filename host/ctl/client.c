@@ -393,8 +393,7 @@ static void on_stop_check(lws_sorted_usec_list_t *sul)
 	if (stop_asked(t))
 		give_up(t, "interrupted");
 	else
-		lws_sul_schedule(t->client->context, 0, &t->sul_stop, on_stop_check,
-		                 STOP_CHECK_US);
+		lws_sul_schedule(t->client->context, 0, &t->sul_stop, on_stop_check, STOP_CHECK_US);
 }
 
 static struct lws *start(struct ctl_http_client *c, struct transfer *t)

@@ -95,7 +95,8 @@ int ctl_input_read(int fd, size_t max, char **text, size_t *len, char *err, size
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			snprintf(err, errlen, "cannot read the input from stdin: %s", strerror(errno));
+			snprintf(err, errlen, "cannot read the input from stdin: %s",
+			         strerror(errno));
 			free(buf);
 			return -1;
 		}

@@ -152,6 +152,16 @@ static int end_line(struct ctl_sse_parser *p)
 	return rc;
 }
 
+/* How many of the len bytes at data come before a line end. */
+static size_t text_run(const char *data, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len && data[n] != '\r' && data[n] != '\n')
+		n++;
+	return n;
+}
+
 int ctl_sse_feed(struct ctl_sse_parser *p, const char *data, size_t len)
 {
 	size_t i = 0;
@@ -173,8 +183,7 @@ int ctl_sse_feed(struct ctl_sse_parser *p, const char *data, size_t len)
 			continue;
 		}
 		/* The bytes up to the next line end join the line in one go. */
-		for (run = 0; i + run < len && data[i + run] != '\r' && data[i + run] != '\n'; run++)
-			;
+		run = text_run(data + i, len - i);
 		if (p->line.len + run + p->data.len > p->max) {
 			p->stopped = -1;
 			break;

@@ -207,6 +207,34 @@ static void test_help_and_version(void)
 	CHECK_STR(err, "unknown command 'nope'");
 }
 
+/* invoke AGENT [JSON|-]: the input is one word, whatever it looks like. */
+static void test_invoke(void)
+{
+	struct ctl_args a;
+
+	CHECK_INT(PARSE(&a, "invoke", "echo"), 0);
+	CHECK_STR(name_of(&a), "invoke");
+	CHECK_INT(a.argc, 1);
+	CHECK_INT(PARSE(&a, "invoke", "echo", "{\"a\": [1, 2]}", "--json"), 0);
+	CHECK_INT(a.argc, 2);
+	CHECK_STR(a.argv[1], "{\"a\": [1, 2]}");
+	CHECK(a.json);
+	CHECK_INT(PARSE(&a, "invoke", "echo", "-"), 0);
+	CHECK_STR(a.argv[1], "-");
+	/* A negative number is JSON, not an option; "--" lets any word through. */
+	CHECK_INT(PARSE(&a, "invoke", "calc", "-1.5"), 0);
+	CHECK_STR(a.argv[1], "-1.5");
+	CHECK_INT(PARSE(&a, "invoke", "echo", "--", "--json"), 0);
+	CHECK_STR(a.argv[1], "--json");
+	CHECK(!a.json);
+	CHECK_INT(PARSE(&a, "invoke", "echo", "-x"), -1);
+	CHECK_STR(err, "unknown option '-x'");
+	CHECK_INT(PARSE(&a, "invoke"), -1);
+	CHECK_STR(err, "invoke: missing argument AGENT (usage: agentctl invoke AGENT [JSON|-])");
+	CHECK_INT(PARSE(&a, "invoke", "echo", "1", "2"), -1);
+	CHECK_STR(err, "invoke: too many arguments (usage: agentctl invoke AGENT [JSON|-])");
+}
+
 /* The table itself: what the parser and --help rely on. */
 static void test_table(void)
 {
@@ -236,6 +264,7 @@ int main(void)
 	test_arity();
 	test_unknown_and_missing();
 	test_help_and_version();
+	test_invoke();
 	test_table();
 	return check_summary();
 }
