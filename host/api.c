@@ -15,6 +15,8 @@ static const struct route routes[] = {
     {HTTP_POST, "/v1/agents", ROUTE_ADMIN, true, false, api_agents_install},
     {HTTP_GET, "/v1/agents/{}", ROUTE_CLIENT, false, false, api_agents_get},
     {HTTP_DELETE, "/v1/agents/{}", ROUTE_ADMIN, false, false, api_agents_uninstall},
+    {HTTP_GET, "/v1/agents/{}/config", ROUTE_ADMIN, false, false, api_config_get},
+    {HTTP_PUT, "/v1/agents/{}/config", ROUTE_ADMIN, true, false, api_config_put},
     {HTTP_POST, "/v1/agents/{}/invoke", ROUTE_CLIENT, true, false, api_invoke},
     {HTTP_GET, "/v1/agents/{}/invoke/{}", ROUTE_CLIENT, false, false, api_invoke_result},
     {HTTP_POST, "/v1/agents/{}/sessions", ROUTE_CLIENT, true, false, api_sessions_create},

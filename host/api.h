@@ -35,6 +35,8 @@ void api_agents_list(struct http_request *req);
 void api_agents_get(struct http_request *req);
 void api_agents_install(struct http_request *req);
 void api_agents_uninstall(struct http_request *req);
+void api_config_get(struct http_request *req);
+void api_config_put(struct http_request *req);
 void api_invoke(struct http_request *req);
 void api_invoke_result(struct http_request *req);
 void api_sessions_create(struct http_request *req);

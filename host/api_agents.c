@@ -2,6 +2,8 @@
  * install and uninstall. Installs and uninstalls touch the file system and may run a
  * command, so they run on a worker thread with its own store connection. */
 #include "api.h"
+#include "agent_config.h"
+#include "manifest.h"
 #include "daemon.h"
 #include "log.h"
 #include "registry.h"
@@ -260,4 +262,108 @@ void api_agents_uninstall(struct http_request *req)
 	job->name = xstrdup(req->params[0]);
 	job->force = force && (strcmp(force, "true") == 0 || strcmp(force, "1") == 0);
 	submit(req, job, uninstall_work);
+}
+
+/* ---- operator config (admin) */
+
+/* The route agent's current manifest; replies and returns NULL when there is none. */
+static struct manifest *current_manifest(struct http_request *req)
+{
+	struct store_agent row = {0};
+	struct manifest *m = NULL;
+	char err[REGISTRY_ERR_MAX];
+	int rc = store_agent_get(req->daemon->store, req->params[0], NULL, &row);
+
+	if (rc == -ENOENT)
+		http_reply_error(req, 404, "not_found", "agent %s is not installed",
+		                 req->params[0]);
+	else if (rc < 0)
+		api_store_failed(req);
+	else if (registry_manifest(&row, &m, err, sizeof(err)) < 0)
+		http_reply_error(req, 500, "internal", "%s", err);
+	store_agent_clear(&row);
+	return m;
+}
+
+static void reply_config(struct http_request *req, const struct manifest *m)
+{
+	http_reply_json(req, 200,
+	                json_pack("{s:o}", "config", agent_config_public(req->daemon->store, m)));
+}
+
+void api_config_get(struct http_request *req)
+{
+	struct manifest *m = current_manifest(req);
+
+	if (m)
+		reply_config(req, m);
+	manifest_free(m);
+}
+
+/* Checks every key first, so a bad body changes nothing. */
+static bool config_body_ok(struct http_request *req, const struct manifest *m, json_t *body)
+{
+	const char *key;
+	json_t *value;
+
+	if (!json_is_object(body)) {
+		http_reply_error(req, 400, "bad_request",
+		                 "the body is an object {\"KEY\": \"value\"}");
+		return false;
+	}
+	json_object_foreach(body, key, value)
+	{
+		bool known = false;
+		for (size_t i = 0; i < m->config_len; i++)
+			known |= strcmp(m->config[i].name, key) == 0;
+		if (!known) {
+			http_reply_error(req, 400, "bad_request",
+			                 "config %s is not declared by agent %s", key, m->name);
+			return false;
+		}
+		if (!json_is_string(value) && !json_is_null(value)) {
+			http_reply_error(req, 400, "bad_request",
+			                 "config %s: a value is a string (or null to unset it)",
+			                 key);
+			return false;
+		}
+	}
+	return true;
+}
+
+void api_config_put(struct http_request *req)
+{
+	struct manifest *m = current_manifest(req);
+	json_t *body, *value;
+	const char *key;
+	int rc = 0;
+
+	if (!m)
+		return;
+	body = http_body_json(req);
+	if (!body || !config_body_ok(req, m, body)) {
+		json_decref(body);
+		manifest_free(m);
+		return;
+	}
+	store_begin(req->daemon->store);
+	json_object_foreach(body, key, value)
+	{
+		if (rc == 0 && json_is_null(value)) {
+			rc = store_config_del(req->daemon->store, m->name, key);
+			rc = rc == -ENOENT ? 0 : rc;
+		} else if (rc == 0) {
+			rc = store_config_set(req->daemon->store, m->name, key,
+			                      json_string_value(value));
+		}
+	}
+	if (rc == 0 && store_commit(req->daemon->store) == 0) {
+		log_info("config.changed", "agent=%s keys=%zu", m->name, json_object_size(body));
+		reply_config(req, m);
+	} else {
+		store_rollback(req->daemon->store);
+		api_store_failed(req);
+	}
+	json_decref(body);
+	manifest_free(m);
 }

@@ -414,6 +414,11 @@ static int write_reply(struct lws *wsi, struct http_conn *conn)
 /* Runs the handler once the body is complete, unless the router already refused. */
 static void dispatch(struct lws *wsi, struct http_request *req)
 {
+	/* lws reports a body completion even for "Content-Length: 0", after the headers
+	 * already dispatched: a handler runs once per request. */
+	if (req->dispatched)
+		return;
+	req->dispatched = true;
 	if (!req->replied && req->body_too_large)
 		http_reply_error(req, 413, "too_large", "the body is larger than %zu bytes",
 		                 req->daemon->cfg.max_body);
@@ -490,8 +495,7 @@ static int on_body_complete(struct lws *wsi, struct http_conn *conn)
 		conn->req = NULL;
 		return -1;
 	}
-	if (!req->replied)
-		dispatch(wsi, req);
+	dispatch(wsi, req);
 	return 0;
 }
 

@@ -61,6 +61,7 @@ struct http_request {
 	char *body;
 	size_t body_len;
 	bool body_expected;
+	bool dispatched; /* the handler has run */
 	bool body_complete;
 	bool body_too_large;
 

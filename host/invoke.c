@@ -5,7 +5,9 @@
  * key-value state. The reply is JSON (wait for the end), SSE (stream the run's events), or
  * 202 at once (?wait=false; the result is kept a while for GET .../invoke/{run}). */
 #include "api.h"
+#include "agent_config.h"
 #include "daemon.h"
+#include "registry.h"
 #include "frame.h"
 #include "log.h"
 #include "manifest.h"
@@ -28,6 +30,7 @@ struct call {
 	struct agent_proc *proc;
 	struct pool *pool;         /* worker isolation */
 	struct manifest *manifest; /* process isolation: owned */
+	json_t *config;            /* process isolation: owned */
 	char *agent_dir;
 	json_t *input;
 	struct run_record run;
@@ -47,6 +50,7 @@ struct worker {
 struct pool {
 	char *name, *version, *agent_dir;
 	struct manifest *manifest;
+	json_t *config; /* for the workers started next */
 	struct worker *workers;
 	int nworkers;
 	struct call *queue_head, *queue_tail;
@@ -76,6 +80,7 @@ static void sse_event(struct call *c, const char *type, json_t *extra)
 static void call_free(struct call *c)
 {
 	manifest_free(c->manifest);
+	json_decref(c->config);
 	free(c->agent_dir);
 	json_decref(c->input);
 	run_record_clear(&c->run);
@@ -207,7 +212,8 @@ static void call_spawn_failed(struct call *c, const char *err)
 		run_record_finish(&c->run, "failed", NULL, NULL);
 		return;
 	}
-	call_spawn_failed(c, err);
+	call_finish(c, "failed", NULL,
+	            json_pack("{s:s, s:s}", "code", "spawn_failed", "message", err));
 }
 
 /* -- process isolation: one agent, one call */
@@ -320,11 +326,23 @@ static const struct agent_proc_ops worker_ops = {
 
 static int worker_start(struct daemon *d, struct worker *w, char *err, size_t errlen)
 {
-	struct agent_proc_spec spec = {
-	    .manifest = w->pool->manifest, .agent_dir = w->pool->agent_dir, .mode = "invoke"};
+	struct agent_proc_spec spec = {.manifest = w->pool->manifest,
+	                               .agent_dir = w->pool->agent_dir,
+	                               .mode = "invoke",
+	                               .config = w->pool->config};
 
 	w->ready = false;
 	return supervisor_spawn(d, &spec, &worker_ops, w, &w->proc, err, errlen);
+}
+
+/* Makes sure the pool has at least one worker alive or starting, so that a pool whose
+ * agent cannot start is refused before the call is answered. */
+static int pool_start_one(struct daemon *d, struct pool *pool, char *err, size_t errlen)
+{
+	for (int i = 0; i < pool->nworkers; i++)
+		if (pool->workers[i].proc)
+			return 0;
+	return worker_start(d, &pool->workers[0], err, errlen);
 }
 
 /* Starts workers for waiting calls, and hands calls to idle ready workers. */
@@ -404,11 +422,12 @@ static json_t *parse_input(struct http_request *req)
 }
 
 /* The current version of the route's agent, parsed. Replies and returns -1 on error. */
-static int load_agent(struct http_request *req, struct store_agent *row, struct manifest **m)
+static int load_agent(struct http_request *req, struct store_agent *row, struct manifest **m,
+                      json_t **config)
 {
-	char err[MANIFEST_ERR_MAX];
-	json_t *doc;
-	int rc = store_agent_get(req->daemon->store, req->params[0], NULL, row);
+	char err[MANIFEST_ERR_MAX], message[512];
+	const char *code;
+	int status = 0, rc = store_agent_get(req->daemon->store, req->params[0], NULL, row);
 
 	if (rc == -ENOENT) {
 		http_reply_error(req, 404, "not_found", "agent %s is not installed",
@@ -419,29 +438,22 @@ static int load_agent(struct http_request *req, struct store_agent *row, struct 
 		api_store_failed(req);
 		return -1;
 	}
-	doc = json_loads(row->manifest, 0, NULL);
-	rc = doc ? manifest_from_json(doc, row->name, m, err, sizeof(err)) : -EINVAL;
-	json_decref(doc);
-	if (rc < 0) {
-		http_reply_error(req, 500, "internal", "stored manifest of %s: %s", row->name, err);
+	if (registry_manifest(row, m, err, sizeof(err)) < 0) {
+		http_reply_error(req, 500, "internal", "%s", err);
 		store_agent_clear(row);
 		return -1;
 	}
-	for (size_t i = 0; i < (*m)->config_len; i++) {
-		if ((*m)->config[i].required) {
-			http_reply_error(req, 422, "invalid_input",
-			                 "config %s of agent %s is required "
-			                 "and not set",
-			                 (*m)->config[i].name, row->name);
-			manifest_free(*m);
-			store_agent_clear(row);
-			return -1;
-		}
-	}
 	if (!(*m)->mode_invoke) {
-		http_reply_error(req, 400, "bad_request",
-		                 "agent %s does not take stateless calls (its modes: session)",
-		                 row->name);
+		status = 400;
+		code = "bad_request";
+		snprintf(message, sizeof(message),
+		         "agent %s does not take stateless calls (its modes: session)", row->name);
+	} else {
+		*config = agent_config_build(req->daemon->store, *m, NULL, &code, message,
+		                             sizeof(message), &status);
+	}
+	if (status) {
+		http_reply_error(req, status, code, "%s", message);
 		manifest_free(*m);
 		store_agent_clear(row);
 		return -1;
@@ -474,13 +486,14 @@ void api_invoke(struct http_request *req)
 {
 	struct store_agent row = {0};
 	struct manifest *m = NULL;
+	json_t *config = NULL;
 	json_t *input = parse_input(req);
 	struct call *c;
 	char err[320];
 
 	if (!input)
 		return;
-	if (load_agent(req, &row, &m) < 0) {
+	if (load_agent(req, &row, &m, &config) < 0) {
 		json_decref(input);
 		return;
 	}
@@ -494,9 +507,18 @@ void api_invoke(struct http_request *req)
 		struct pool *pool = pool_get(&row, m);
 		if (pool->manifest != m)
 			manifest_free(m);
+		json_decref(pool->config); /* workers started from now on get today's values */
+		pool->config = config;
 		if (pool->queued >= pool->nworkers * POOL_QUEUE_PER_WORKER) {
 			http_reply_error(req, 429, "too_many", "%d calls already wait for agent %s",
 			                 pool->queued, row.name);
+			call_free(c);
+			store_agent_clear(&row);
+			return;
+		}
+		if (pool_start_one(req->daemon, pool, err, sizeof(err)) < 0) {
+			/* Said now, while the answer can still be a 500 (docs/http.md). */
+			http_reply_error(req, 500, "internal", "%s", err);
 			call_free(c);
 			store_agent_clear(&row);
 			return;
@@ -515,9 +537,11 @@ void api_invoke(struct http_request *req)
 	}
 
 	c->manifest = m;
+	c->config = config;
 	c->agent_dir = xstrdup(row.path);
 	store_agent_clear(&row);
-	struct agent_proc_spec spec = {.manifest = m, .agent_dir = c->agent_dir, .mode = "invoke"};
+	struct agent_proc_spec spec = {
+	    .manifest = m, .agent_dir = c->agent_dir, .mode = "invoke", .config = config};
 	if (supervisor_spawn(req->daemon, &spec, &process_ops, c, &c->proc, err, sizeof(err)) < 0) {
 		http_reply_error(req, 500, "internal", "%s", err);
 		call_free(c);

@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <arpa/inet.h>
 #include <ev.h>
 #include <libwebsockets.h>
 #include <signal.h>
@@ -297,12 +298,17 @@ static int start_server(struct daemon *d)
 	memset(&info, 0, sizeof(info));
 	info.port = d->cfg.listen_port;
 	info.iface = d->cfg.listen_host;
+	/* With IPv6 compiled in, lws listens on a v6 socket and silently ignores an IPv4 iface,
+	 * which would expose the daemon on every interface. An IPv4 address gets a v4 socket. */
+	struct in_addr v4;
+	if (inet_pton(AF_INET, d->cfg.listen_host, &v4) == 1)
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	info.protocols = list;
 	info.pvo = &pvo;
 	info.user = d;
 	info.max_http_header_data = 8192;
 	info.timeout_secs = 30;
-	info.options = LWS_SERVER_OPTION_LIBEV;
+	info.options |= LWS_SERVER_OPTION_LIBEV;
 	info.foreign_loops = (void *[]){loop};
 	d->lws = lws_create_context(&info);
 	if (!d->lws) {
@@ -375,6 +381,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_info("sandbox.features", "summary=\"%s\"", sandbox_features()->summary);
+	/* Cgroups of agents whose daemon was killed are empty and ownerless: remove them. */
+	int swept = sandbox_cgroup_sweep();
+	if (swept > 0)
+		log_info("sandbox.cgroups_swept", "count=%d", swept);
 	if (d.cfg.manifests_dir)
 		registry_sync_dir(d.registry, d.store, d.cfg.manifests_dir);
 	if (start_server(&d) < 0) {

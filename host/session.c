@@ -2,6 +2,7 @@
  * watchers, the agent's key-value requests, crash handling, and the housekeeping timer
  * (hibernation, expiry, unloading). See session.h for the design. */
 #include "session.h"
+#include "agent_config.h"
 #include "daemon.h"
 #include "frame.h"
 #include "log.h"
@@ -68,6 +69,7 @@ static lws_sorted_usec_list_t cron_timer;
 static int64_t last_expiry_ms;
 
 static void kick(struct session *s);
+static bool room_available(struct daemon *d);
 static int spawn_agent(struct session *s, bool resumed, char *err, size_t errlen);
 static void session_free(struct session *s);
 
@@ -380,6 +382,13 @@ int session_run(struct session *s, json_t *input, char *run_id, const char **cod
 		         s->queued);
 		return 429;
 	}
+	if (!s->proc && !room_available(s->d)) {
+		*code = "over_capacity";
+		snprintf(message, msglen,
+		         "%d sessions are live (--max-sessions) and none is idle: try again later",
+		         live_sessions);
+		return 503;
+	}
 	r = xcalloc(1, sizeof(*r));
 	random_id("r_", 16, r->id, sizeof(r->id));
 	r->input = json_incref(input);
@@ -630,11 +639,7 @@ static void agent_ended(struct agent_proc *p, const struct sandbox_exit *why, co
 	s->retiring = false;
 	if (!retired)
 		live_sessions--;
-	if (why->reason == SANDBOX_EXITED)
-		snprintf(message, sizeof(message), "the agent exited with code %d%s%s", why->code,
-		         detail[0] ? ": " : "", detail);
-	else
-		snprintf(message, sizeof(message), "%s", detail[0] ? detail : reason);
+	snprintf(message, sizeof(message), "%s", detail[0] ? detail : reason);
 
 	if (s->destroying) {
 		session_free(s);
@@ -727,19 +732,32 @@ static const struct agent_proc_ops session_ops = {
     .ended = agent_ended,
 };
 
-/* Hibernates the least recently used idle live session to make room for another. */
-static bool make_room(struct daemon *d)
+/* The least recently used live session that could be hibernated now, or NULL. */
+static struct session *idle_lru(void)
 {
 	struct session *lru = NULL;
 
-	if (live_sessions < d->cfg.max_sessions)
-		return true;
 	for (int b = 0; b < BUCKETS; b++)
 		for (struct session *s = table[b]; s; s = s->hnext)
 			if (s->proc && s->proc_ready && !s->active && !s->queue_head &&
 			    !s->retiring && !s->destroying &&
 			    (!lru || s->last_active_at < lru->last_active_at))
 				lru = s;
+	return lru;
+}
+
+static bool room_available(struct daemon *d)
+{
+	return live_sessions < d->cfg.max_sessions || idle_lru();
+}
+
+static bool make_room(struct daemon *d)
+{
+	struct session *lru;
+
+	if (live_sessions < d->cfg.max_sessions)
+		return true;
+	lru = idle_lru();
 	if (!lru)
 		return false;
 	lru->retiring = true;
@@ -749,22 +767,29 @@ static bool make_room(struct daemon *d)
 	return true;
 }
 
+/* The operator's values are read at every spawn, so a changed or rotated value reaches
+ * the session's next process; the session row keeps only the create body's own values. */
 static int spawn_agent(struct session *s, bool resumed, char *err, size_t errlen)
 {
 	struct agent_proc_spec spec = {.manifest = s->manifest,
 	                               .agent_dir = s->agent_dir,
 	                               .mode = "session",
 	                               .session = s->id,
-	                               .resumed = resumed,
-	                               .config = s->config};
-	int rc;
+	                               .resumed = resumed};
+	const char *code;
+	int status = 0, rc;
 
 	if (!make_room(s->d)) {
 		snprintf(err, errlen, "%d sessions are live (--max-sessions) and none is idle",
 		         live_sessions);
 		return -EAGAIN;
 	}
+	spec.config =
+	    agent_config_build(s->d->store, s->manifest, s->config, &code, err, errlen, &status);
+	if (!spec.config)
+		return -EINVAL;
 	rc = supervisor_spawn(s->d, &spec, &session_ops, s, &s->proc, err, errlen);
+	json_decref(spec.config);
 	if (rc < 0)
 		return rc;
 	live_sessions++;
@@ -793,55 +818,6 @@ static void session_free(struct session *s)
 	free(s->owner);
 	free(s->agent_dir);
 	free(s);
-}
-
-/* The agent's configuration: the operator's values, overlaid with the create body's
- * non-secret ones. Returns NULL and fills the message when a key is wrong or missing. */
-static int add_config(const char *key, const char *value, void *ctx)
-{
-	json_object_set_new(ctx, key, json_string(value));
-	return 0;
-}
-
-static json_t *build_config(struct daemon *d, const struct manifest *m, json_t *given,
-                            const char **code, char *message, size_t msglen, int *status)
-{
-	json_t *config = json_object();
-	const char *key;
-	json_t *value;
-
-	store_config_list(d->store, m->name, add_config, config);
-	json_object_foreach(given, key, value)
-	{
-		const struct manifest_config *item = NULL;
-		for (size_t i = 0; i < m->config_len; i++)
-			if (strcmp(m->config[i].name, key) == 0)
-				item = &m->config[i];
-		if (!item || item->secret || !json_is_string(value)) {
-			*status = 400;
-			*code = "bad_request";
-			snprintf(message, msglen,
-			         !item ? "config %s is not declared by agent %s"
-			         : item->secret
-			             ? "config %s of agent %s is secret: only the operator sets it"
-			             : "config %s of agent %s must be a string",
-			         key, m->name);
-			json_decref(config);
-			return NULL;
-		}
-		json_object_set(config, key, value);
-	}
-	for (size_t i = 0; i < m->config_len; i++) {
-		if (m->config[i].required && !json_object_get(config, m->config[i].name)) {
-			*status = 422;
-			*code = "invalid_input";
-			snprintf(message, msglen, "config %s of agent %s is required and not set",
-			         m->config[i].name, m->name);
-			json_decref(config);
-			return NULL;
-		}
-	}
-	return config;
 }
 
 /* A session object for a stored row, with its agent version's manifest. */
@@ -937,8 +913,13 @@ int session_create(struct daemon *d, const char *agent, const char *owner, json_
 		         agent);
 		status = 400;
 	}
-	config = status ? NULL : build_config(d, m, given, code, message, msglen, &status);
+	/* Checked now (undeclared, secret or missing keys are refused); built again at spawn. */
+	config =
+	    status ? NULL : agent_config_build(d->store, m, given, code, message, msglen, &status);
+	json_decref(config);
+	config = given ? json_deep_copy(given) : json_object();
 	if (status) {
+		json_decref(config);
 		manifest_free(m);
 		store_agent_clear(&row);
 		return status;
@@ -1050,10 +1031,19 @@ static void hibernate_idle(struct session *s, int64_t now)
 	agent_proc_retire(s->proc);
 }
 
-static bool unloadable(const struct session *s)
+/* A session that crashed within the window stays loaded: its crash count lives here. */
+static bool crashed_recently(const struct session *s, int64_t now)
+{
+	for (int i = 0; i < CRASH_LIMIT; i++)
+		if (s->crash_times[i] && now - s->crash_times[i] <= CRASH_WINDOW_MS)
+			return true;
+	return false;
+}
+
+static bool unloadable(const struct session *s, int64_t now)
 {
 	return !s->proc && !s->watchers && !s->active && !s->queue_head && !s->created &&
-	       !s->destroying;
+	       !s->destroying && !crashed_recently(s, now);
 }
 
 struct expiry {
@@ -1119,7 +1109,7 @@ static void session_cron(lws_sorted_usec_list_t *sul)
 		for (struct session **sp = &table[b]; *sp;) {
 			struct session *s = *sp;
 			hibernate_idle(s, now);
-			if (unloadable(s)) {
+			if (unloadable(s, now)) {
 				*sp = s->hnext;
 				session_free(s);
 				continue;
