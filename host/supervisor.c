@@ -50,6 +50,8 @@ struct agent_proc {
 	enum sandbox_host_kill timer_why;
 	char timer_detail[128];
 	lws_sorted_usec_list_t reap_timer;
+	lws_sorted_usec_list_t write_timer; /* retries a write the agent's socket refused */
+	lws_usec_t write_backoff_us;
 	int reap_tries;
 
 	struct agent_proc *prev, *next;
@@ -69,6 +71,7 @@ static void cancel_timers(struct agent_proc *p)
 {
 	lws_sul_schedule(context_of(p), 0, &p->timer, NULL, LWS_SET_TIMER_USEC_CANCEL);
 	lws_sul_schedule(context_of(p), 0, &p->reap_timer, NULL, LWS_SET_TIMER_USEC_CANCEL);
+	lws_sul_schedule(context_of(p), 0, &p->write_timer, NULL, LWS_SET_TIMER_USEC_CANCEL);
 }
 
 static void free_proc(struct agent_proc *p)
@@ -157,6 +160,7 @@ static void deliver_end(struct agent_proc *p, const struct sandbox_end *end)
 }
 
 static void try_reap(struct agent_proc *p);
+static void write_queue(struct agent_proc *p, int fd);
 
 static void reap_timer_fired(lws_sorted_usec_list_t *sul)
 {
@@ -415,10 +419,22 @@ int agent_proc_send(struct agent_proc *p, json_t *frame)
 		p->q_head = c;
 	p->q_tail = c;
 	p->q_bytes += len;
-	lws_callback_on_writable(p->wsi_sock);
+	if (p->q_head == c && !p->write_backoff_us)
+		write_queue(p, lws_get_socket_fd(p->wsi_sock)); /* an idle socket takes it now */
 	return 0;
 }
 
+static void write_timer_fired(lws_sorted_usec_list_t *sul)
+{
+	struct agent_proc *p = lws_container_of(sul, struct agent_proc, write_timer);
+
+	if (p->wsi_sock && !p->reaped)
+		write_queue(p, lws_get_socket_fd(p->wsi_sock));
+}
+
+/* Writes what the queue holds until the socket is full. DESIGN: when it is, the write is
+ * retried on a timer (200 µs, doubling to 2 ms) rather than on lws' writeable callback,
+ * which lws 4.1 does not deliver for adopted raw fds on the libev loop. */
 static void write_queue(struct agent_proc *p, int fd)
 {
 	while (p->q_head) {
@@ -427,7 +443,11 @@ static void write_queue(struct agent_proc *p, int fd)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			lws_callback_on_writable(p->wsi_sock);
+			p->write_backoff_us = p->write_backoff_us ? p->write_backoff_us * 2 : 200;
+			if (p->write_backoff_us > 2000)
+				p->write_backoff_us = 2000;
+			lws_sul_schedule(context_of(p), 0, &p->write_timer, write_timer_fired,
+			                 p->write_backoff_us);
 			return;
 		}
 		if (n < 0) {
@@ -435,6 +455,7 @@ static void write_queue(struct agent_proc *p, int fd)
 		}
 		c->off += (size_t)n;
 		p->q_bytes -= (size_t)n;
+		p->write_backoff_us = 0;
 		if (c->off < c->len)
 			continue;
 		p->q_head = c->next;
@@ -465,10 +486,7 @@ static int callback_agent(struct lws *wsi, enum lws_callback_reasons reason, voi
 			return -1;
 		}
 		return 0;
-	case LWS_CALLBACK_RAW_WRITEABLE_FILE:
-		if (wsi == p->wsi_sock)
-			write_queue(p, fd);
-		return 0;
+
 	case LWS_CALLBACK_RAW_CLOSE_FILE:
 		lws_set_opaque_user_data(wsi, NULL);
 		if (wsi == p->wsi_sock) {

@@ -1,10 +1,17 @@
 /* ws.c: the session WebSocket, GET /v1/sessions/{id}/ws, subprotocol agenthost.v1
  * (DESIGN §5). Admission (path, token, the session being the caller's) is decided in the
  * filter callback from the headers, before the upgrade completes and before any state is
- * allocated. A connection is a session watcher: it receives every event appended from the
- * moment it connected; `resume {after}` sends, exactly once, the events it missed before
- * that. Writes happen only in the writeable callback, from a bounded queue: a client that
- * stops reading is disconnected (it can resume later) instead of stalling anyone. */
+ * allocated.
+ *
+ * DESIGN: a connection delivers the session's event log in order through a cursor, the
+ * seq of the last event it sent. Delivery starts with the client's `resume {after}` (the
+ * cursor is then `after`), or with its first other message, or a second after it
+ * connected (the cursor is then the last seq at connection time). An appended event is
+ * sent at once when it is the next one; otherwise the connection is behind and catches up
+ * from the store, a batch at a time when its socket drains, so a long replay never fills
+ * memory and replayed and live events never cross. Writes happen only in the writeable
+ * callback; a client that stops reading while live events pile up past WS_QUEUE_CAP is
+ * disconnected at once (it can resume later), so nobody else waits for it. */
 #include "ws.h"
 #include "api.h"
 #include "daemon.h"
@@ -22,6 +29,9 @@
 
 #define WS_QUEUE_CAP (4 * 1024 * 1024) /* bytes a client may leave unread */
 #define WS_MAX_REFS 64                 /* runs awaiting their run.started, per connection */
+#define WS_PUMP_BATCH 64               /* events read from the store per catch-up step */
+#define WS_PUMP_LOW (256 * 1024)       /* catch up only while less than this is queued */
+#define WS_START_US (1000 * 1000)      /* delivery starts by itself after this */
 
 struct ws_msg {
 	struct ws_msg *next;
@@ -41,7 +51,12 @@ struct ws_conn {
 	char session[SESSION_ID_LEN + 1];
 	struct auth_identity who;
 	struct session *s; /* NULL once the session is gone */
-	int64_t watermark; /* last_seq when it connected: live events start after it */
+	int64_t watermark; /* last_seq when it connected */
+	int64_t cursor;    /* seq of the last event sent, in order */
+	int64_t floor;     /* the lowest `after` served: older events come only by asking */
+	bool started;      /* delivery has begun */
+	bool behind;       /* catching up from the store */
+	size_t lag;        /* bytes of events appended since it fell behind, not yet sent */
 
 	struct ws_msg *q_head, *q_tail;
 	size_t q_bytes;
@@ -63,6 +78,18 @@ struct ws_pss {
 
 /* ---- sending */
 
+/* Cut off rather than buffered without end; the client can resume. Not through the queue:
+ * a client that does not read would never let it drain. */
+static void cut_slow_client(struct ws_conn *c)
+{
+	if (c->closing)
+		return;
+	log_warn("ws.slow_client", "session=%s queued=%zu behind=%zu", c->session, c->q_bytes,
+	         c->lag);
+	c->closing = true;
+	lws_set_timeout(c->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+}
+
 static void send_text(struct ws_conn *c, const char *text, size_t len)
 {
 	struct ws_msg *m;
@@ -70,10 +97,7 @@ static void send_text(struct ws_conn *c, const char *text, size_t len)
 	if (c->closing)
 		return;
 	if (c->q_bytes + len > WS_QUEUE_CAP) {
-		/* Cut off rather than buffered without end; the client can resume. */
-		log_warn("ws.slow_client", "session=%s queued=%zu", c->session, c->q_bytes);
-		c->closing = true;
-		lws_callback_on_writable(c->wsi);
+		cut_slow_client(c);
 		return;
 	}
 	m = xmalloc(sizeof(*m) + LWS_PRE + len);
@@ -128,28 +152,88 @@ static char *take_ref(struct ws_conn *c, const char *run)
 	return NULL;
 }
 
-static void send_event(struct ws_conn *c, const json_t *ev)
+/* Sends one event as the log holds it (body), adding the client's ref to the
+ * run.started of a run it named. */
+static void send_event(struct ws_conn *c, const char *type, const char *run, const char *body)
 {
-	const char *type = json_string_value(json_object_get(ev, "type"));
-	const char *run = json_string_value(json_object_get(ev, "run"));
 	char *ref = run && strcmp(type, "run.started") == 0 ? take_ref(c, run) : NULL;
 
 	if (ref) {
-		json_t *copy = json_copy((json_t *)ev);
-		json_object_set_new(copy, "ref", json_string(ref));
-		send_json(c, copy);
+		json_t *ev = json_loads(body, 0, NULL);
+		json_object_set_new(ev, "ref", json_string(ref));
+		send_json(c, ev);
 		free(ref);
 		return;
 	}
-	char *text = json_dumps(ev, JSON_COMPACT);
-	send_text(c, text, strlen(text));
-	free(text);
+	send_text(c, body, strlen(body));
+}
+
+static int send_stored(const struct store_event *ev, void *ctx)
+{
+	struct ws_conn *c = ctx;
+
+	size_t len = strlen(ev->body);
+
+	send_event(c, ev->type, ev->run, ev->body);
+	c->cursor = ev->seq;
+	c->lag -= len < c->lag ? len : c->lag;
+	return 0;
+}
+
+/* One catch-up step: the next batch after the cursor, from the store. */
+static void catch_up(struct ws_conn *c)
+{
+	int64_t before = c->cursor;
+
+	store_event_list(c->d->store, c->session, c->cursor, WS_PUMP_BATCH, send_stored, c);
+	if (c->cursor - before < WS_PUMP_BATCH) {
+		c->behind = false; /* reached the end of the log: live from here */
+		c->lag = 0;
+	}
+	lws_callback_on_writable(c->wsi);
+}
+
+static void start_delivery(struct ws_conn *c, int64_t after)
+{
+	int64_t first = 0;
+
+	c->started = true;
+	c->cursor = c->floor = after;
+	store_event_first_seq(c->d->store, c->session, &first);
+	if (first > after + 1) {
+		send_json(c, json_pack("{s:s, s:I, s:I}", "type", "events.truncated", "after",
+		                       (json_int_t)after, "first_seq", (json_int_t)first));
+		c->cursor = first - 1;
+	}
+	c->behind = true;
+	lws_set_timer_usecs(c->wsi, LWS_SET_TIMER_USEC_CANCEL);
+	lws_callback_on_writable(c->wsi);
 }
 
 static int on_session_event(struct session_watcher *w, struct session *s, const json_t *ev)
 {
+	struct ws_conn *c = (struct ws_conn *)w;
+	int64_t seq = json_integer_value(json_object_get(ev, "seq"));
+
 	(void)s;
-	send_event((struct ws_conn *)w, ev);
+	if (!c->started || c->closing)
+		return 0; /* the log has it; delivery will read it from there */
+	char *body = json_dumps(ev, JSON_COMPACT);
+	if (c->behind || seq != c->cursor + 1) {
+		/* The log keeps it; but a client this far behind is not reading. */
+		c->behind = true;
+		c->lag += strlen(body);
+		free(body);
+		if (c->lag > WS_QUEUE_CAP)
+			cut_slow_client(c);
+		else
+			lws_callback_on_writable(c->wsi);
+		return 0;
+	}
+	send_event(c, json_string_value(json_object_get(ev, "type")),
+	           json_string_value(json_object_get(ev, "run")), body);
+	free(body);
+	c->cursor = seq;
 	return 0;
 }
 
@@ -202,40 +286,35 @@ static void do_run(struct ws_conn *c, json_t *msg)
 	session_kick(c->s);
 }
 
-struct replay_ctx {
-	struct ws_conn *c;
-	int64_t upto;
-};
-
-static int replay_one(const struct store_event *ev, void *ctx)
+/* Sends events (after, floor] that this connection has not had: a second resume asking
+ * for older events than the first. Bounded by what the log keeps. */
+static int send_older(const struct store_event *ev, void *ctx)
 {
-	struct replay_ctx *r = ctx;
+	struct ws_conn *c = ctx;
 
-	if (ev->seq > r->upto)
-		return 1; /* the rest reached this connection live */
-	send_text(r->c, ev->body, strlen(ev->body));
+	if (ev->seq > c->floor)
+		return 1;
+	send_event(c, ev->type, ev->run, ev->body);
 	return 0;
 }
 
 static void do_resume(struct ws_conn *c, json_t *msg)
 {
 	json_t *after = json_object_get(msg, "after");
-	int64_t first = 0;
 
 	if (!json_is_integer(after) || json_integer_value(after) < 0) {
 		send_error(c, "bad_request", "\"after\" must be an event seq (an integer >= 0)");
 		return;
 	}
 	int64_t from = json_integer_value(after);
-	store_event_first_seq(c->d->store, c->session, &first);
-	if (first > from + 1 && from < c->watermark)
-		send_json(c, json_pack("{s:s, s:I, s:I}", "type", "events.truncated", "after",
-		                       (json_int_t)from, "first_seq", (json_int_t)first));
-	struct replay_ctx r = {.c = c, .upto = c->watermark};
-	store_event_list(c->d->store, c->session, from, 0, replay_one, &r);
-	/* Everything after `from` has now been sent: a second resume sends only older ones. */
-	if (from < c->watermark)
-		c->watermark = from;
+	if (!c->started) {
+		start_delivery(c, from);
+		return;
+	}
+	if (from < c->floor) {
+		store_event_list(c->d->store, c->session, from, 0, send_older, c);
+		c->floor = from;
+	}
 }
 
 static void on_message(struct ws_conn *c, const char *text, size_t len)
@@ -253,6 +332,8 @@ static void on_message(struct ws_conn *c, const char *text, size_t len)
 		return;
 	}
 	type = json_string_value(json_object_get(msg, "type"));
+	if (!c->started && (!type || strcmp(type, "resume") != 0))
+		start_delivery(c, c->watermark);
 	if (!c->s && type && strcmp(type, "ping") != 0) {
 		send_error(c, "not_found", "session %s was destroyed", c->session);
 	} else if (!type) {
@@ -391,6 +472,7 @@ static int on_established(struct lws *wsi, struct ws_pss *pss)
 	c->w.event = on_session_event;
 	c->w.gone = on_session_gone;
 	session_watch(s, &c->w);
+	lws_set_timer_usecs(wsi, WS_START_US);
 	pss->conn = c;
 	d->metrics.ws_connections++;
 	return 0;
@@ -414,7 +496,11 @@ static void conn_free(struct ws_conn *c)
 
 static int on_writeable(struct ws_conn *c)
 {
-	struct ws_msg *m = c->q_head;
+	struct ws_msg *m;
+
+	if (c->behind && !c->closing && c->q_bytes < WS_PUMP_LOW)
+		catch_up(c);
+	m = c->q_head;
 
 	if (!m) {
 		if (c->closing) {
@@ -431,7 +517,7 @@ static int on_writeable(struct ws_conn *c)
 	free(m);
 	if (n < 0)
 		return -1;
-	if (c->q_head || c->closing)
+	if (c->q_head || c->closing || c->behind)
 		lws_callback_on_writable(c->wsi);
 	return 0;
 }
@@ -449,6 +535,10 @@ static int callback_ws(struct lws *wsi, enum lws_callback_reasons reason, void *
 	case LWS_CALLBACK_RECEIVE:
 		if (pss && pss->conn)
 			on_receive(pss->conn, wsi, in, len);
+		return 0;
+	case LWS_CALLBACK_TIMER:
+		if (pss && pss->conn && !pss->conn->started)
+			start_delivery(pss->conn, pss->conn->watermark);
 		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return pss && pss->conn ? on_writeable(pss->conn) : 0;
