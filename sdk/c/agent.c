@@ -41,6 +41,7 @@ struct agent {
 	bool run_ended;        /* done or error sent for it */
 	bool cancelled;        /* cancel (or destroy, or hang-up) seen for it */
 	bool cancel_to_report; /* the cancel callback is still to be called */
+	json_t *early_cancels; /* {run ID: true}: queued runs already cancelled */
 
 	bool ready;   /* create succeeded and ready was sent */
 	bool hung_up; /* the host closed the connection (or reading failed) */
@@ -101,6 +102,13 @@ static void protocol_error(struct agent *a, const char *what)
 
 /* ---- Reading ---------------------------------------------------------------------------- */
 
+static bool frame_is_run(const json_t *frame)
+{
+	const char *t = json_string_value(json_object_get(frame, "t"));
+
+	return t && strcmp(t, "run") == 0;
+}
+
 static void note_cancel(struct agent *a)
 {
 	if (a->run && !a->run_ended && !a->cancelled) {
@@ -140,10 +148,26 @@ static int on_frame(void *ctx, json_t *frame, const struct frame_error *err)
 		}
 		a->kv_answer = json_incref(frame);
 		return 0;
-	case FRAME_CANCEL:
-		if (a->run && strcmp(json_string_value(json_object_get(frame, "run")), a->run) == 0)
+	case FRAME_CANCEL: {
+		const char *run = json_string_value(json_object_get(frame, "run"));
+		size_t i;
+		json_t *queued;
+
+		if (a->run && strcmp(run, a->run) == 0) {
 			note_cancel(a);
+			return 0;
+		}
+		/* A cancel of a run still in the queue (read in the same go, or while a call
+		 * read): that run starts cancelled. */
+		json_array_foreach(a->queue, i, queued)
+		{
+			const char *id = json_string_value(json_object_get(queued, "run"));
+
+			if (frame_is_run(queued) && id && strcmp(id, run) == 0)
+				json_object_set_new(a->early_cancels, run, json_true());
+		}
 		return 0;
+	}
 	case FRAME_DESTROY:
 		note_cancel(a);
 		break;
@@ -357,6 +381,7 @@ bool agent_cancelled(struct agent *a, const char *run)
 	for (int i = 0; i < POLL_READS_MAX && !a->cancelled; i++)
 		if (read_host(a, 0) <= 0)
 			break;
+	report_cancel(a); /* a cancel that came with the run frame */
 	return a->cancelled;
 }
 
@@ -369,6 +394,12 @@ static void do_run(struct agent *a, json_t *frame)
 	if (!a->run)
 		abort();
 	a->run_ended = a->cancelled = a->cancel_to_report = false;
+	if (json_object_get(a->early_cancels, a->run)) {
+		/* Cancelled before it started: agent_cancelled() is true from the first call,
+		 * and the cancel callback is called from there (or the first KV call). */
+		json_object_del(a->early_cancels, a->run);
+		a->cancelled = a->cancel_to_report = true;
+	}
 	if (a->cb->run)
 		a->cb->run(a, a->run, input, a->user);
 	else
@@ -618,6 +649,7 @@ static int agent_open(struct agent *a, const struct agent_callbacks *cb, void *u
 	a->cb = cb;
 	a->user = user;
 	a->queue = json_array();
+	a->early_cancels = json_object();
 	frame_reader_init(&a->reader, HOST_FRAME_MAX);
 	return 0;
 }
@@ -626,6 +658,7 @@ static void agent_close(struct agent *a)
 {
 	frame_reader_free(&a->reader);
 	json_decref(a->queue);
+	json_decref(a->early_cancels);
 	json_decref(a->hello);
 	json_decref(a->kv_answer);
 	close(a->fd);

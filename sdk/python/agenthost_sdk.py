@@ -30,6 +30,10 @@ PROTOCOL = 1
 # longer line instead of buffering without bound.
 HOST_FRAME_MAX = 64 << 20
 
+# Bytes asked of one read. A frame may be much longer (a 1 MiB KV value, a 2 MiB run input):
+# it then takes several reads, and the part read so far waits in the connection's buffer.
+_READ_SIZE = 1 << 16
+
 _LEVELS = ("debug", "info", "warn", "error")
 
 
@@ -52,7 +56,7 @@ class _Connection:
 
     def __init__(self, fd):
         self.fd = fd
-        self.buffer = b""
+        self.buffer = bytearray()  # the start of a line whose "\n" has not come yet
         self.max_out = 0  # the host's cap on our frames (hello.max_frame_bytes); 0: unknown
         self.poller = select.poll()
         self.poller.register(fd, select.POLLIN)
@@ -75,25 +79,35 @@ class _Connection:
             view = view[os.write(self.fd, view):]
 
     def read(self, timeout_ms):
-        """Waits up to timeout_ms (None: for ever) and returns the frames that arrived, [] if
-        none did, or None once the host has closed the connection."""
+        """Waits up to timeout_ms (None: for ever) for bytes from the host. Returns None once
+        the host has closed the connection, False if nothing arrived in time, otherwise the
+        list of frames those bytes completed, which is empty when they were only part of a
+        line (a frame longer than one read): the caller reads again, the host is still
+        there."""
         if not self.poller.poll(timeout_ms):
-            return []
-        data = os.read(self.fd, 65536)
+            return False
+        data = os.read(self.fd, _READ_SIZE)
         if not data:
             if self.buffer:
                 raise ProtocolError("the host closed the connection inside a frame")
             return None
-        lines = (self.buffer + data).split(b"\n")
-        self.buffer = lines.pop()
-        if len(self.buffer) > HOST_FRAME_MAX:
-            raise ProtocolError("a frame longer than %d bytes" % HOST_FRAME_MAX)
+        end = data.rfind(b"\n")
+        if end < 0:
+            # Still inside a line: keep it, copying each byte once however long it gets.
+            self.buffer += data
+            if len(self.buffer) > HOST_FRAME_MAX:
+                raise ProtocolError("a frame longer than %d bytes" % HOST_FRAME_MAX)
+            return []
+        lines = (bytes(self.buffer) + data[:end]).split(b"\n")
+        self.buffer = bytearray(data[end + 1:])
         return [self._parse(line) for line in lines]
 
     @staticmethod
     def _parse(line):
         if line.endswith(b"\r"):
             line = line[:-1]
+        if len(line) > HOST_FRAME_MAX:
+            raise ProtocolError("a frame longer than %d bytes" % HOST_FRAME_MAX)
         try:
             frame = json.loads(line.decode("utf-8"))
         except (UnicodeDecodeError, ValueError) as e:
@@ -232,6 +246,7 @@ class Agent:
         for _ in range(16):
             if self._cancelled or self._hung_up or not self._pump(0):
                 break
+        self._report_cancel()
         return self._cancelled
 
     def emit(self, data):
@@ -265,6 +280,8 @@ class Agent:
         self._run = None
         self._ended = False
         self._cancelled = False
+        self._cancel_to_report = False  # the cancel hook is still to be called
+        self._early_cancels = set()  # IDs of queued runs the host already cancelled
         self._hung_up = False
         self._next_req = 0
         self._waiting = 0
@@ -280,6 +297,13 @@ class Agent:
     def _note_cancel(self):
         if self._run is not None and not self._ended and not self._cancelled:
             self._cancelled = True
+            self._cancel_to_report = True
+            self._report_cancel()
+
+    def _report_cancel(self):
+        """Calls the cancel hook for a cancel not yet reported to it."""
+        if self._cancel_to_report:
+            self._cancel_to_report = False
             self.cancel(self._run)
 
     def _route(self, frame):
@@ -293,13 +317,19 @@ class Agent:
         elif t == "cancel":
             if frame.get("run") == self._run:
                 self._note_cancel()
+            elif any(q["t"] == "run" and q.get("run") == frame.get("run") for q in self._queue):
+                # The run came in the same read (or while another call read) and has not
+                # started: it starts cancelled.
+                self._early_cancels.add(frame.get("run"))
         else:
             if t == "destroy":
                 self._note_cancel()
             self._queue.append(frame)
 
     def _pump(self, timeout_ms):
-        """Reads and routes what the host sent within timeout_ms; False once it hung up."""
+        """Reads and routes what the host sent within timeout_ms. Returns whether bytes
+        arrived (maybe only part of a frame); False if none did in time or once the host
+        hung up, which self._hung_up tells apart."""
         if self._hung_up:
             return False
         frames = self._conn.read(timeout_ms)
@@ -307,9 +337,11 @@ class Agent:
             self._hung_up = True
             self._note_cancel()
             return False
+        if frames is False:
+            return False
         for frame in frames:
             self._route(frame)
-        return bool(frames)
+        return True
 
     def _kv_call(self, t, fields):
         if self._waiting:
@@ -323,8 +355,10 @@ class Agent:
         self._waiting = self._next_req
         try:
             while self._answer is None:
-                if not self._pump(None):
+                self._pump(None)
+                if self._answer is None and self._hung_up:
                     raise ConnectionError("%s: the host closed the connection" % t)
+            self._report_cancel()  # one that came with the run frame
         finally:
             self._waiting = 0
         answer, self._answer = self._answer, None
@@ -335,8 +369,9 @@ class Agent:
 
     def _next_frame(self):
         while not self._queue:
-            if not self._pump(None):
+            if self._hung_up:
                 return None
+            self._pump(None)
         return self._queue.pop(0)
 
     def _do_hello(self, frame):
@@ -350,8 +385,14 @@ class Agent:
 
     def _do_run(self, frame):
         self._run, self._ended, self._cancelled = frame.get("run"), False, False
+        self._cancel_to_report = False
         if not isinstance(self._run, str) or not self._run:
             raise ProtocolError("a run without a run ID")
+        if self._run in self._early_cancels:
+            # Cancelled before it started: self.cancelled is true from the first look, and
+            # the hook is called from there (or from the first KV call), as for any cancel.
+            self._early_cancels.discard(self._run)
+            self._cancelled = self._cancel_to_report = True
         try:
             output = self.run(self._run, frame.get("input"))
             if not self._ended and not self._hung_up:

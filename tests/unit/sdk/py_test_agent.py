@@ -64,6 +64,19 @@ class TestAgent(agenthost_sdk.Agent):
         while not self.cancelled:
             time.sleep(0.001)
 
+    def op_spin_count(self, input):
+        # Polls from its first step on (no emit first): a cancel that came with the run
+        # frame must be seen at once; logs how often the cancel hook ran.
+        while not self.cancelled:
+            time.sleep(0.001)
+        self.log("info", "cancels=%d" % self.cancels)
+
+    def op_long(self, input):
+        # A long input and a long KV value (both over the SDK's 64 KiB read size).
+        value = self.kv.get("big")
+        return {"input_len": len(input["text"]), "value_len": len(value),
+                "value_ok": value == "v" * len(value)}
+
     def op_raise(self, input):
         raise ValueError("bad input")
 

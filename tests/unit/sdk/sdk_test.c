@@ -1,6 +1,7 @@
 /* sdk_test.c: drives the C SDK and the C example agents through a fake host on a
- * socketpair: hello -> ready, runs with events, the KV round trip, cancel (of slow, and
- * during a KV call), hang-ups, size caps and host protocol errors.
+ * socketpair: hello -> ready, runs with events, the KV round trip, cancel (of slow, during a
+ * KV call, and in the same read as its run), frames over 64 KiB, hang-ups, size caps and
+ * host protocol errors.
  * Usage: sdk_test ECHO SLOW SDK_TEST_AGENT (paths of the three programs). */
 #include "check.h"
 #include "frame.h"
@@ -464,6 +465,81 @@ static void test_run_endings(void)
 	host_free(&h);
 }
 
+/* A run input and a kv.result longer than one read of the SDK (64 KiB) arrive whole. */
+static void test_frames_over_64k(void)
+{
+	struct host h;
+	char *text = malloc(70001), *value = malloc((900 << 10) + 1);
+
+	memset(text, 'x', 70000);
+	text[70000] = '\0';
+	memset(value, 'v', 900 << 10);
+	value[900 << 10] = '\0';
+	host_start(&h, agent_path, "session");
+	json_object_set_new(h.kv, "big", json_string(value));
+	host_run(&h, "r_1", json_pack("{s:s, s:s}", "op", "long", "text", text));
+	check_output(host_until_end(&h, "r_1", NULL), "done",
+	             "{\"rc\": 0, \"input_len\": 70000, \"value_len\": 921600}");
+	/* echo sends a long string input back whole. */
+	host_send(&h, json_pack("{s:s}", "t", "destroy"));
+	CHECK_INT(host_wait(&h, TIMEOUT_MS), 0);
+	host_free(&h);
+	host_start(&h, echo_path, "session");
+	host_run(&h, "r_1", json_pack("{s:i, s:s}", "n", 1, "text", text));
+	{
+		json_t *end = host_until_end(&h, "r_1", NULL);
+
+		CHECK(frame_is(end, "done"));
+		CHECK_STR(
+		    json_string_value(json_object_get(json_object_get(end, "output"), "text")),
+		    text);
+		json_decref(end);
+	}
+	host_send(&h, json_pack("{s:s}", "t", "destroy"));
+	CHECK_INT(host_wait(&h, TIMEOUT_MS), 0);
+	host_free(&h);
+	free(text);
+	free(value);
+}
+
+/* run and cancel in one write: the SDK reads both at once, and the run must see the cancel
+ * from its start (agent_cancelled() true at the first call, the callback called once). */
+static void test_cancel_in_the_same_read(void)
+{
+	struct host h;
+	long long sent;
+	json_t *end;
+
+	host_start(&h, agent_path, "session");
+	sent = now_ms();
+	host_write(&h, "{\"t\":\"run\",\"run\":\"r_1\",\"input\":{\"op\":\"spin_count\"}}\n"
+	               "{\"t\":\"cancel\",\"run\":\"r_1\"}\n");
+	check_output(host_until_end(&h, "r_1", NULL), "error", "\"cancelled\"");
+	CHECK(now_ms() - sent < 200);
+	CHECK_STR(json_string_value(json_array_get(h.logs, 0)), "cancels=1");
+	/* The next run is not cancelled. */
+	host_run(&h, "r_2", json_pack("{s:s}", "op", "log"));
+	check_output(host_until_end(&h, "r_2", NULL), "done", "null");
+	host_send(&h, json_pack("{s:s}", "t", "destroy"));
+	CHECK_INT(host_wait(&h, TIMEOUT_MS), 0);
+	host_free(&h);
+
+	/* The slow example: it checks agent_cancelled() before its first tick. */
+	host_start(&h, slow_path, "session");
+	sent = now_ms();
+	host_write(&h, "{\"t\":\"run\",\"run\":\"r_1\",\"input\":{\"seconds\":10}}\n"
+	               "{\"t\":\"cancel\",\"run\":\"r_1\"}\n");
+	end = host_until_end(&h, "r_1", NULL);
+	fprintf(stderr, "slow: cancel sent with the run answered in %lld ms\n", now_ms() - sent);
+	CHECK(now_ms() - sent < 200);
+	check_output(end, "error", "\"cancelled\"");
+	host_run(&h, "r_2", json_pack("{s:f}", "seconds", 0.1));
+	check_output(host_until_end(&h, "r_2", NULL), "done", "{\"n\": 1}");
+	host_send(&h, json_pack("{s:s}", "t", "destroy"));
+	CHECK_INT(host_wait(&h, TIMEOUT_MS), 0);
+	host_free(&h);
+}
+
 static void test_invoke_and_caps(void)
 {
 	struct host h;
@@ -592,6 +668,8 @@ int main(int argc, char **argv)
 	test_kv_round_trip();
 	test_cancel_during_kv();
 	test_run_endings();
+	test_frames_over_64k();
+	test_cancel_in_the_same_read();
 	test_invoke_and_caps();
 	test_host_protocol_errors();
 	test_slow();

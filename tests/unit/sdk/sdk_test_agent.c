@@ -72,6 +72,30 @@ static void op_spin(struct agent *agent, const char *run)
 		nanosleep(&ms, NULL);
 }
 
+/* Polls from its first step on (no emit first): a cancel that came with the run frame must
+ * be seen at once. Logs how often the cancel callback ran. */
+static void op_spin_count(struct agent *agent, const char *run, struct state *state)
+{
+	const struct timespec ms = {.tv_nsec = 1000000};
+
+	while (!agent_cancelled(agent, run))
+		nanosleep(&ms, NULL);
+	agent_log(agent, AGENT_LOG_INFO, "cancels=%d", state->cancels);
+}
+
+/* A long input and a long KV value (both over the SDK's 64 KiB read size): their lengths. */
+static void op_long(struct agent *agent, const char *run, json_t *input)
+{
+	json_t *value = NULL;
+	int rc = agent_kv_get(agent, "big", &value);
+
+	agent_done(agent, run,
+	           json_pack("{s:i, s:I, s:I}", "rc", rc, "input_len",
+	                     (json_int_t)json_string_length(json_object_get(input, "text")),
+	                     "value_len", (json_int_t)json_string_length(value)));
+	json_decref(value);
+}
+
 static void op_big(struct agent *agent, const char *run)
 {
 	char *s = malloc(1001);
@@ -107,6 +131,10 @@ static void test_run(struct agent *agent, const char *run, json_t *input, void *
 		op_big(agent, run);
 	} else if (strcmp(op, "spin") == 0) {
 		op_spin(agent, run);
+	} else if (strcmp(op, "spin_count") == 0) {
+		op_spin_count(agent, run, user);
+	} else if (strcmp(op, "long") == 0) {
+		op_long(agent, run, input);
 	} else if (strcmp(op, "wrongrun") == 0) {
 		int emit_rc = agent_emit(agent, "r_other", json_true()), again, fail;
 

@@ -240,6 +240,39 @@ class PythonSDK(unittest.TestCase):
         self.assertEqual((end["t"], end["code"]), ("error", "cancelled"))
         self.assertLess(time.monotonic() - sent, 0.2)
 
+    def test_frames_over_64k(self):
+        """A run input and a kv.result longer than the SDK's read size (65536) arrive whole;
+        the agent does not take the part it has read for a hang-up."""
+        host = self.host
+        host.start()
+        host.kv["big"] = "v" * (900 << 10)
+        host.run("r_1", {"op": "long", "text": "x" * 70000})
+        end, _ = host.until_end("r_1")
+        self.assertEqual(end["output"], {"input_len": 70000, "value_len": 900 << 10,
+                                         "value_ok": True})
+        host.run("r_2", "y" * 70000)
+        end, events = host.until_end("r_2")
+        self.assertEqual((end["output"], events), ("y" * 70000, [{"got": "y" * 70000}]))
+        host.send({"t": "destroy"})
+        self.assertEqual(host.wait(), 0)
+
+    def test_cancel_in_the_same_read_as_its_run(self):
+        """run and cancel in one send: the agent reads both at once; the run must see the
+        cancel from its start and end as cancelled at once, the cancel hook called once."""
+        host = self.host
+        host.start()
+        sent = time.monotonic()
+        host.write(b'{"t":"run","run":"r_1","input":{"op":"spin_count"}}\n'
+                   b'{"t":"cancel","run":"r_1"}\n')
+        end, _ = host.until_end("r_1")
+        self.assertEqual((end["t"], end["code"]), ("error", "cancelled"))
+        self.assertLess(time.monotonic() - sent, 0.2)
+        self.assertEqual(host.logs, [("info", "cancels=1")])
+        # The next run is not cancelled.
+        host.run("r_2", None)
+        end, _ = host.until_end("r_2")
+        self.assertEqual(end["t"], "done")
+
     def test_run_endings(self):
         host = self.host
         host.start()
