@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <libwebsockets.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #define WS_QUEUE_CAP (4 * 1024 * 1024) /* bytes a client may leave unread */
 #define WS_MAX_REFS 64                 /* runs awaiting their run.started, per connection */
@@ -415,11 +416,16 @@ static int refuse(struct lws *wsi, unsigned status, const char *code, const char
 	size_t len = strlen(text);
 
 	log_debug("ws.refused", "status=%u reason=\"%s\"", status, why);
-	if (lws_add_http_common_headers(wsi, status, "application/json", len, &p, end) == 0 &&
-	    lws_finalize_write_http_header(wsi, start, &p, end) == 0 && len < 512) {
-		memcpy(start, text, len);
-		lws_write(wsi, start, len, LWS_WRITE_HTTP_FINAL);
-	}
+	/* Written by hand: lws 4.1 answers a refused upgrade as HTTP/1.0, which WebSocket
+	 * clients (RFC 6455 needs 1.1) cannot read. The socket is fresh and the reply small. */
+	(void)start, (void)end;
+	int n = snprintf((char *)p, sizeof(buf) - LWS_PRE,
+	                 "HTTP/1.1 %u %s\r\ncontent-type: application/json\r\ncontent-length: "
+	                 "%zu\r\nconnection: close\r\n\r\n%s",
+	                 status, status == 401 ? "Unauthorized" : "Not Found", len, text);
+	if (n > 0 && (size_t)n < sizeof(buf) - LWS_PRE &&
+	    send(lws_get_socket_fd(wsi), p, (size_t)n, MSG_NOSIGNAL) < 0)
+		log_debug("ws.refusal_not_sent", "error=\"%s\"", strerror(errno));
 	free(text);
 	json_decref(body);
 	return -1;
