@@ -3,6 +3,7 @@
  * command, so they run on a worker thread with its own store connection. */
 #include "api.h"
 #include "agent_config.h"
+#include "catalog.h"
 #include "manifest.h"
 #include "daemon.h"
 #include "log.h"
@@ -197,6 +198,13 @@ static void registry_job_done(void *arg)
 			job->daemon->metrics.installs_ok++;
 		else
 			job->daemon->metrics.installs_failed++;
+	}
+	if (job->rc == 0) {
+		/* The current version may have changed: the next call reads the store again. */
+		const char *name =
+		    job->name ? job->name : json_string_value(json_object_get(job->result, "name"));
+		if (name)
+			catalog_forget(name);
 	}
 	if (job->rc == 0 && job->result)
 		http_reply_json(req, 201, job->result);

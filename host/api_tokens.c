@@ -112,5 +112,6 @@ void api_tokens_revoke(struct http_request *req)
 		api_store_failed(req);
 		return;
 	}
+	auth_forget(id);
 	http_reply_empty(req, 204);
 }

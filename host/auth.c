@@ -135,6 +135,17 @@ const char *auth_bearer(const char *header)
 	return header;
 }
 
+/* Live tokens seen lately, by hash: a request then costs one SHA-256 and no store read.
+ * Only the event loop thread authenticates, and only auth_forget removes tokens while the
+ * daemon runs (revocation), so the cache cannot go stale. */
+#define AUTH_CACHE_SLOTS 256
+
+static struct {
+	bool used;
+	unsigned char hash[STORE_TOKEN_HASH_LEN];
+	struct auth_identity who;
+} cache[AUTH_CACHE_SLOTS];
+
 int auth_check(struct store *st, const char *secret, struct auth_identity *who)
 {
 	unsigned char hash[STORE_TOKEN_HASH_LEN];
@@ -144,6 +155,11 @@ int auth_check(struct store *st, const char *secret, struct auth_identity *who)
 	if (!secret || strlen(secret) != AUTH_SECRET_LEN)
 		return -EACCES;
 	sha256(secret, AUTH_SECRET_LEN, hash);
+	unsigned slot = hash[0] % AUTH_CACHE_SLOTS;
+	if (cache[slot].used && memcmp(cache[slot].hash, hash, sizeof(hash)) == 0) {
+		*who = cache[slot].who;
+		return 0;
+	}
 	rc = store_token_find_by_hash(st, hash, &row);
 	if (rc == -ENOENT)
 		return -EACCES;
@@ -152,7 +168,17 @@ int auth_check(struct store *st, const char *secret, struct auth_identity *who)
 	snprintf(who->token_id, sizeof(who->token_id), "%s", row.id);
 	who->admin = row.admin;
 	store_token_clear(&row);
+	cache[slot].used = true;
+	memcpy(cache[slot].hash, hash, sizeof(hash));
+	cache[slot].who = *who;
 	return 0;
+}
+
+void auth_forget(const char *token_id)
+{
+	for (unsigned i = 0; i < AUTH_CACHE_SLOTS; i++)
+		if (cache[i].used && strcmp(cache[i].who.token_id, token_id) == 0)
+			cache[i].used = false;
 }
 
 int auth_token_create(struct store *st, const char *name, char *secret, struct store_token *row)

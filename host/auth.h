@@ -26,6 +26,9 @@ int auth_init(struct store *st, const char *state_dir, char *err, size_t errlen)
  * live token; -EACCES otherwise; -EIO if the store failed. */
 int auth_check(struct store *st, const char *secret, struct auth_identity *who);
 
+/* Forgets a revoked token's cached lookup (call after deleting it from the store). */
+void auth_forget(const char *token_id);
+
 /* Extracts the secret from an "Authorization" header value ("Bearer SECRET"); returns a
  * pointer into header or NULL when the scheme is not Bearer. */
 const char *auth_bearer(const char *header);

@@ -6,6 +6,7 @@
  * 202 at once (?wait=false; the result is kept a while for GET .../invoke/{run}). */
 #include "api.h"
 #include "agent_config.h"
+#include "catalog.h"
 #include "daemon.h"
 #include "registry.h"
 #include "frame.h"
@@ -28,9 +29,9 @@ struct call {
 	struct http_request *req; /* NULL when nobody waits (gone, or ?wait=false) */
 	bool sse;
 	struct agent_proc *proc;
-	struct pool *pool;         /* worker isolation */
-	struct manifest *manifest; /* process isolation: owned */
-	json_t *config;            /* process isolation: owned */
+	struct pool *pool;               /* worker isolation */
+	const struct manifest *manifest; /* process isolation: the catalog's */
+	json_t *config;                  /* process isolation: owned */
 	char *agent_dir;
 	json_t *input;
 	struct run_record run;
@@ -79,7 +80,6 @@ static void sse_event(struct call *c, const char *type, json_t *extra)
 
 static void call_free(struct call *c)
 {
-	manifest_free(c->manifest);
 	json_decref(c->config);
 	free(c->agent_dir);
 	json_decref(c->input);
@@ -367,21 +367,21 @@ static void pool_dispatch(struct pool *pool)
 	}
 }
 
-static struct pool *pool_get(const struct store_agent *row, struct manifest *m)
+/* The pool of an installed copy: its manifest pointer identifies it (catalog entries live
+ * until shutdown), so a reinstall of the same version gets a fresh pool. */
+static struct pool *pool_get(const struct catalog_entry *agent)
 {
 	struct pool *pool;
 
 	for (pool = pools; pool; pool = pool->next)
-		if (strcmp(pool->name, row->name) == 0 &&
-		    strcmp(pool->version, row->version) == 0 &&
-		    strcmp(pool->agent_dir, row->path) == 0)
+		if (pool->manifest == agent->manifest)
 			return pool;
 	pool = xcalloc(1, sizeof(*pool));
-	pool->name = xstrdup(row->name);
-	pool->version = xstrdup(row->version);
-	pool->agent_dir = xstrdup(row->path);
-	pool->manifest = m;
-	pool->nworkers = (int)m->invoke.workers;
+	pool->name = xstrdup(agent->name);
+	pool->version = xstrdup(agent->version);
+	pool->agent_dir = xstrdup(agent->path);
+	pool->manifest = agent->manifest;
+	pool->nworkers = (int)agent->manifest->invoke.workers;
 	pool->workers = xcalloc((size_t)pool->nworkers, sizeof(*pool->workers));
 	for (int i = 0; i < pool->nworkers; i++)
 		pool->workers[i].pool = pool;
@@ -421,13 +421,14 @@ static json_t *parse_input(struct http_request *req)
 	return input;
 }
 
-/* The current version of the route's agent, parsed. Replies and returns -1 on error. */
-static int load_agent(struct http_request *req, struct store_agent *row, struct manifest **m,
-                      json_t **config)
+/* The current version of the route's agent (from the catalog) and the config its process
+ * gets. Replies and returns -1 on error. */
+static int load_agent(struct http_request *req, const struct catalog_entry **agent, json_t **config)
 {
 	char err[MANIFEST_ERR_MAX], message[512];
 	const char *code;
-	int status = 0, rc = store_agent_get(req->daemon->store, req->params[0], NULL, row);
+	int status = 0,
+	    rc = catalog_current(req->daemon->store, req->params[0], agent, err, sizeof(err));
 
 	if (rc == -ENOENT) {
 		http_reply_error(req, 404, "not_found", "agent %s is not installed",
@@ -435,27 +436,21 @@ static int load_agent(struct http_request *req, struct store_agent *row, struct 
 		return -1;
 	}
 	if (rc < 0) {
-		api_store_failed(req);
-		return -1;
-	}
-	if (registry_manifest(row, m, err, sizeof(err)) < 0) {
 		http_reply_error(req, 500, "internal", "%s", err);
-		store_agent_clear(row);
 		return -1;
 	}
-	if (!(*m)->mode_invoke) {
+	if (!(*agent)->manifest->mode_invoke) {
 		status = 400;
 		code = "bad_request";
 		snprintf(message, sizeof(message),
-		         "agent %s does not take stateless calls (its modes: session)", row->name);
+		         "agent %s does not take stateless calls (its modes: session)",
+		         (*agent)->name);
 	} else {
-		*config = agent_config_build(req->daemon->store, *m, NULL, &code, message,
-		                             sizeof(message), &status);
+		*config = agent_config_build(req->daemon->store, (*agent)->manifest, NULL, &code,
+		                             message, sizeof(message), &status);
 	}
 	if (status) {
 		http_reply_error(req, status, code, "%s", message);
-		manifest_free(*m);
-		store_agent_clear(row);
 		return -1;
 	}
 	return 0;
@@ -484,8 +479,7 @@ static void reply_mode(struct http_request *req, struct call *c)
 
 void api_invoke(struct http_request *req)
 {
-	struct store_agent row = {0};
-	struct manifest *m = NULL;
+	const struct catalog_entry *agent = NULL;
 	json_t *config = NULL;
 	json_t *input = parse_input(req);
 	struct call *c;
@@ -493,7 +487,7 @@ void api_invoke(struct http_request *req)
 
 	if (!input)
 		return;
-	if (load_agent(req, &row, &m, &config) < 0) {
+	if (load_agent(req, &agent, &config) < 0) {
 		json_decref(input);
 		return;
 	}
@@ -503,24 +497,20 @@ void api_invoke(struct http_request *req)
 	run_record_init(&c->run);
 	req->daemon->metrics.invokes++;
 
-	if (m->invoke.isolation == MANIFEST_ISOLATION_WORKER) {
-		struct pool *pool = pool_get(&row, m);
-		if (pool->manifest != m)
-			manifest_free(m);
+	if (agent->manifest->invoke.isolation == MANIFEST_ISOLATION_WORKER) {
+		struct pool *pool = pool_get(agent);
 		json_decref(pool->config); /* workers started from now on get today's values */
 		pool->config = config;
 		if (pool->queued >= pool->nworkers * POOL_QUEUE_PER_WORKER) {
 			http_reply_error(req, 429, "too_many", "%d calls already wait for agent %s",
-			                 pool->queued, row.name);
+			                 pool->queued, agent->name);
 			call_free(c);
-			store_agent_clear(&row);
 			return;
 		}
 		if (pool_start_one(req->daemon, pool, err, sizeof(err)) < 0) {
 			/* Said now, while the answer can still be a 500 (docs/http.md). */
 			http_reply_error(req, 500, "internal", "%s", err);
 			call_free(c);
-			store_agent_clear(&row);
 			return;
 		}
 		c->pool = pool;
@@ -532,16 +522,16 @@ void api_invoke(struct http_request *req)
 		pool->queue_tail = c;
 		pool->queued++;
 		pool_dispatch(pool);
-		store_agent_clear(&row);
 		return;
 	}
 
-	c->manifest = m;
+	c->manifest = agent->manifest;
 	c->config = config;
-	c->agent_dir = xstrdup(row.path);
-	store_agent_clear(&row);
-	struct agent_proc_spec spec = {
-	    .manifest = m, .agent_dir = c->agent_dir, .mode = "invoke", .config = config};
+	c->agent_dir = xstrdup(agent->path);
+	struct agent_proc_spec spec = {.manifest = agent->manifest,
+	                               .agent_dir = c->agent_dir,
+	                               .mode = "invoke",
+	                               .config = config};
 	if (supervisor_spawn(req->daemon, &spec, &process_ops, c, &c->proc, err, sizeof(err)) < 0) {
 		http_reply_error(req, 500, "internal", "%s", err);
 		call_free(c);

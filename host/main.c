@@ -2,6 +2,7 @@
  * directory), installs the agents of --manifests, then serves the API on libwebsockets
  * until SIGTERM or SIGINT, and shuts down cleanly. */
 #include "auth.h"
+#include "catalog.h"
 #include "daemon.h"
 #include "fsutil.h"
 #include "http.h"
@@ -350,6 +351,7 @@ static void shutdown_daemon(struct daemon *d)
 		for (int i = 0; i < 10; i++)
 			ev_run(loop, EVRUN_NOWAIT);
 	}
+	catalog_free_all();
 	registry_close(d->registry);
 	store_close(d->store);
 	if (loop)

@@ -32,7 +32,7 @@ static int answer_locally(const struct ctl_args *args)
 
 static int run(const struct ctl_args *args)
 {
-	struct ctl_ctx ctx = {.json = args->json};
+	struct ctl_ctx ctx = {.json = args->json, .verbose = args->verbose};
 	char err[1024];
 	int rc;
 

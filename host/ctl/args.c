@@ -31,7 +31,7 @@ struct raw_option {
 struct scan {
 	const char *pos[CTL_MAX_ARGS + 2]; /* the command (and verb) and its arguments */
 	int npos;
-	struct raw_option opts[CTL_MAX_OPTIONS];
+	struct raw_option opts[CTL_MAX_GIVEN];
 	int nopts;
 };
 
@@ -118,7 +118,7 @@ static int scan_option(int argc, char **argv, int *i, const struct ctl_command *
 		set_global(out, gname, value);
 		return 0;
 	}
-	if (s->nopts == CTL_MAX_OPTIONS)
+	if (s->nopts == CTL_MAX_GIVEN)
 		return fail(err, errlen, "too many options");
 	s->opts[s->nopts++] = (struct raw_option){name, len, value, eq != NULL};
 	return 0;
@@ -236,6 +236,8 @@ static int assign_options(const struct scan *s, struct ctl_args *out, char *err,
 		if (!o->value && r->inline_value)
 			return fail(err, errlen, "option --%s takes no value", o->name);
 		out->option_values[o - c->options] = o->value ? r->value : "";
+		out->given[out->ngiven].index = (int)(o - c->options);
+		out->given[out->ngiven++].value = o->value ? r->value : "";
 	}
 	return 0;
 }
@@ -325,4 +327,17 @@ const char *ctl_args_option(const struct ctl_args *args, const char *name)
 		return NULL;
 	o = find_option(args->command->options, name, strlen(name));
 	return o ? args->option_values[o - args->command->options] : NULL;
+}
+
+const char *ctl_args_option_nth(const struct ctl_args *args, const char *name, int n)
+{
+	const struct ctl_option *o;
+
+	if (!args->command || !args->command->options)
+		return NULL;
+	o = find_option(args->command->options, name, strlen(name));
+	for (int i = 0; o && i < args->ngiven; i++)
+		if (args->given[i].index == o - args->command->options && n-- == 0)
+			return args->given[i].value;
+	return NULL;
 }

@@ -18,10 +18,13 @@ enum ctl_exit {
 };
 
 #define CTL_MAX_ARGS 8
-#define CTL_MAX_OPTIONS 8
+#define CTL_MAX_OPTIONS 8 /* a command's own options, in its table entry */
+#define CTL_MAX_GIVEN 32  /* option words on one line ("--config A=1 --config B=2") */
 
 /* One option, global or a command's own. Options are long only ("--force"); a value comes
- * as "--name VALUE" or "--name=VALUE". */
+ * as "--name VALUE" or "--name=VALUE". A command's option may be given several times
+ * (`create --config A=1 --config B=2`): ctl_args_option gives the last, ctl_args_option_nth
+ * each in turn. */
 struct ctl_option {
 	const char *name;  /* without the leading "--" */
 	const char *value; /* NULL for a flag; else the value's name in help, e.g. "URL" */
@@ -51,8 +54,16 @@ struct ctl_args {
 	const char *group;                 /* "token" when `agentctl token --help` was asked */
 	const char *argv[CTL_MAX_ARGS];    /* the command's positional arguments */
 	int argc;
-	/* By index into command->options: the value, "" for a flag given, NULL if absent. */
+	/* By index into command->options: the value, "" for a flag given, NULL if absent
+	 * (the last one when the option was given several times). */
 	const char *option_values[CTL_MAX_OPTIONS];
+	/* Every command option given, in the order of the line: its index into
+	 * command->options and its value ("" for a flag). */
+	struct {
+		int index;
+		const char *value;
+	} given[CTL_MAX_GIVEN];
+	int ngiven;
 };
 
 /* The global options, ended by {NULL}, for the help text. */
@@ -68,6 +79,10 @@ int ctl_args_parse(int argc, char **argv, const struct ctl_command *table, size_
 
 /* The value of the command's option name: "" for a flag given, NULL if absent. */
 const char *ctl_args_option(const struct ctl_args *args, const char *name);
+
+/* The n-th value (from 0) of the command's option name, in the order of the line; NULL
+ * past the last. For options given several times, such as create's --config. */
+const char *ctl_args_option_nth(const struct ctl_args *args, const char *name, int n);
 
 /* Whether name is a group of commands in table ("token" for "token create"...). */
 bool ctl_args_is_group(const struct ctl_command *table, size_t n, const char *name);

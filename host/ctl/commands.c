@@ -1,174 +1,22 @@
 /* commands.c: agentctl's commands, one exec function each, and the table that names them
- * (see commands.h). A command builds its route, calls the daemon through call(), and
- * prints the answer: a table for people, the daemon's own JSON with --json. */
+ * (see commands.h). A command builds its route, calls the daemon through ctl_call(), and
+ * prints the answer: a table for people, the daemon's own JSON with --json. The session
+ * commands are in sessions.c, attach in attach.c. */
 #include "commands.h"
 
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "events.h"
-#include "input.h"
+#include "attach.h"
+#include "call.h"
+#include "kv.h"
 #include "output.h"
-#include "sse.h"
-
-#define MESSAGE_MAX 1024
-#define SEGMENT_MAX 512
-
-/* What one call to the daemon gave. */
-struct answer {
-	int status;              /* HTTP status; 0 when there was no response */
-	json_t *json;            /* owned: the body, NULL when empty */
-	char error[MESSAGE_MAX]; /* the one-line message of a failure, "" on success */
-};
-
-static bool answer_ok(const struct answer *a)
-{
-	return a->status >= 200 && a->status < 300 && !a->error[0];
-}
-
-/* Sends method path with body (borrowed, NULL for none) and fills *a. Returns 0 for a 2xx
- * answer whose body is JSON or empty, else -1 with a->error set. Prints nothing. */
-static int request(struct ctl_ctx *ctx, const char *method, const char *path, json_t *body,
-                   bool no_auth, struct answer *a)
-{
-	struct ctl_http_request req = {.method = method, .path = path, .no_auth = no_auth};
-	struct ctl_http_response resp;
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	int rc;
-
-	memset(a, 0, sizeof(*a));
-	if (body && !text)
-		abort();
-	req.body = text;
-	req.body_len = text ? strlen(text) : 0;
-	rc = ctl_http_request(ctx->http, &req, &resp, a->error, sizeof(a->error));
-	free(text);
-	if (rc)
-		return -1;
-	a->status = resp.status;
-	if (resp.body_len)
-		a->json = json_loadb(resp.body, resp.body_len, 0, NULL);
-	if (a->status < 200 || a->status > 299)
-		ctl_format_http_error(resp.status, resp.body, resp.body_len, a->error,
-		                      sizeof(a->error));
-	else if (resp.body_len && !a->json)
-		snprintf(a->error, sizeof(a->error),
-		         "%s%s answered %d with a body that is not JSON", ctx->cfg.url.text, path,
-		         resp.status);
-	ctl_http_response_free(&resp);
-	return answer_ok(a) ? 0 : -1;
-}
-
-/* Prints the failure of a: one line on stderr; with --json the daemon's error body on
- * stdout too, so that a script can read its code (on one line when ndjson: the output of
- * a streamed call is one JSON value per line). A 401 says where the token came from. */
-static void report_as(const struct ctl_ctx *ctx, const struct answer *a, bool ndjson)
-{
-	char hint[PATH_MAX + 128] = "";
-
-	if (ctx->json && a->json && ndjson) {
-		json_dumpf(a->json, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
-		fputc('\n', stdout);
-		fflush(stdout);
-	} else if (ctx->json && a->json) {
-		ctl_print_json(a->json, stdout);
-	}
-	if (a->status == 401 && ctx->cfg.token)
-		snprintf(hint, sizeof(hint), " (token from %s)", ctx->cfg.token_source);
-	else if (a->status == 401)
-		snprintf(hint, sizeof(hint),
-		         " (no token: %s; give --token, AGENTHOST_TOKEN or --state-dir)",
-		         ctx->cfg.token_source);
-	fprintf(stderr, "agentctl: %s%s\n", a->error, hint);
-}
-
-static void report(const struct ctl_ctx *ctx, const struct answer *a)
-{
-	report_as(ctx, a, false);
-}
-
-/* request() that reports its failure. Returns CTL_EXIT_OK or CTL_EXIT_FAIL; on failure
- * a->json is already freed. */
-static int call(struct ctl_ctx *ctx, const char *method, const char *path, json_t *body,
-                struct answer *a)
-{
-	if (!request(ctx, method, path, body, false, a))
-		return CTL_EXIT_OK;
-	report(ctx, a);
-	json_decref(a->json);
-	a->json = NULL;
-	return CTL_EXIT_FAIL;
-}
-
-/* The end of every command: the JSON with --json (nothing for an empty answer), else
- * the command's own printer. Frees a->json. */
-static int show(const struct ctl_ctx *ctx, struct answer *a, void (*print)(const json_t *))
-{
-	if (ctx->json && a->json)
-		ctl_print_json(a->json, stdout);
-	else if (!ctx->json)
-		print(a->json);
-	json_decref(a->json);
-	return CTL_EXIT_OK;
-}
-
-/* "/v1/agents/" + the escaped name into buf. Returns CTL_EXIT_OK, or the exit status
- * after printing why the name is not sent: an empty or absurdly long one is a usage error;
- * one with '/', or "." or "..", cannot exist, and since servers (lws among them) decode
- * %2F and fold dot segments before routing, no escaping keeps it from naming another
- * route ("../tokens/ID"), so it is answered here as a name that does not exist. */
-static int route(char *buf, size_t len, const char *base, const char *segment, const char *kind,
-                 const char *what)
-{
-	char escaped[SEGMENT_MAX * 3], msg[128];
-
-	if (!*segment || strlen(segment) > SEGMENT_MAX) {
-		snprintf(msg, sizeof(msg), "the %s %s %s", kind, what,
-		         *segment ? "is too long" : "must not be empty");
-		ctl_print_usage_error(msg);
-		return CTL_EXIT_USAGE;
-	}
-	if (ctl_url_escape_segment(segment, escaped, sizeof(escaped))) {
-		fprintf(
-		    stderr,
-		    "agentctl: there is no %s '%s': its %s cannot contain '/' or be '.' or '..'\n",
-		    kind, segment, what);
-		return CTL_EXIT_FAIL;
-	}
-	snprintf(buf, len, "%s/%s", base, escaped);
-	return CTL_EXIT_OK;
-}
-
-static const char *str(const json_t *obj, const char *key)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-
-	return s ? s : "-";
-}
-
-/* The strings of a JSON array joined by sep into buf; "-" for none. */
-static const char *join(const json_t *array, const char *sep, char *buf, size_t len)
-{
-	size_t used = 0, i;
-	json_t *item;
-
-	buf[0] = '\0';
-	json_array_foreach(array, i, item)
-	{
-		if (json_is_string(item) && used < len)
-			used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? sep : "",
-			                         json_string_value(item));
-	}
-	if (!buf[0])
-		snprintf(buf, len, "-");
-	return buf;
-}
+#include "sessions.h"
+#include "stream.h"
 
 /* Appends w to buf as a shell would need it typed: quoted unless it is plain. */
 static size_t append_word(char *buf, size_t len, size_t used, const char *w)
@@ -212,24 +60,18 @@ static const char *join_argv(const json_t *array, char *buf, size_t len)
 	return buf;
 }
 
-static const char *time_of(const json_t *obj, const char *key, char *buf, size_t len)
-{
-	ctl_format_time(json_string_value(json_object_get(obj, key)), buf, len);
-	return buf;
-}
-
 /* --- install, uninstall ----------------------------------------------------------- */
 
 static void print_installed(const json_t *agent)
 {
-	printf("installed %s %s (%s)\n", str(agent, "name"), str(agent, "version"),
-	       str(agent, "path"));
+	printf("installed %s %s (%s)\n", ctl_str(agent, "name"), ctl_str(agent, "version"),
+	       ctl_str(agent, "path"));
 }
 
 static int cmd_install(struct ctl_ctx *ctx, const struct ctl_args *args)
 {
 	char path[PATH_MAX];
-	struct answer a;
+	struct ctl_answer a;
 	json_t *body;
 	int rc;
 
@@ -239,22 +81,22 @@ static int cmd_install(struct ctl_ctx *ctx, const struct ctl_args *args)
 		return CTL_EXIT_FAIL;
 	}
 	body = json_pack("{s:s}", "path", path);
-	rc = call(ctx, "POST", "/v1/agents", body, &a);
+	rc = ctl_call(ctx, "POST", "/v1/agents", body, &a);
 	json_decref(body);
-	return rc ? rc : show(ctx, &a, print_installed);
+	return rc ? rc : ctl_show(ctx, &a, print_installed);
 }
 
 static int cmd_uninstall(struct ctl_ctx *ctx, const struct ctl_args *args)
 {
-	char path[SEGMENT_MAX * 3 + 64];
-	struct answer a;
+	char path[CTL_PATH_MAX];
+	struct ctl_answer a;
 	int rc;
 
-	if ((rc = route(path, sizeof(path), "/v1/agents", args->argv[0], "agent", "name")))
+	if ((rc = ctl_route(path, sizeof(path), "/v1/agents", args->argv[0], "agent", "name")))
 		return rc;
 	if (ctl_args_option(args, "force"))
 		strcat(path, "?force=true");
-	if (call(ctx, "DELETE", path, NULL, &a))
+	if (ctl_call(ctx, "DELETE", path, NULL, &a))
 		return CTL_EXIT_FAIL;
 	if (!ctx->json)
 		printf("uninstalled %s\n", args->argv[0]);
@@ -281,10 +123,10 @@ static void print_agents(const json_t *root)
 	{
 		char modes[64], installed[48];
 		const char *row[] = {
-		    str(agent, "name"), str(agent, "version"),
-		    join(json_object_get(agent, "modes"), ",", modes, sizeof(modes)),
-		    time_of(agent, "installed_at", installed, sizeof(installed)),
-		    str(agent, "description")};
+		    ctl_str(agent, "name"), ctl_str(agent, "version"),
+		    ctl_join(json_object_get(agent, "modes"), ",", modes, sizeof(modes)),
+		    ctl_time_of(agent, "installed_at", installed, sizeof(installed)),
+		    ctl_str(agent, "description")};
 
 		ctl_table_add_row(t, row);
 	}
@@ -294,12 +136,12 @@ static void print_agents(const json_t *root)
 
 static int cmd_agents(struct ctl_ctx *ctx, const struct ctl_args *args)
 {
-	struct answer a;
+	struct ctl_answer a;
 
 	(void)args;
-	if (call(ctx, "GET", "/v1/agents", NULL, &a))
+	if (ctl_call(ctx, "GET", "/v1/agents", NULL, &a))
 		return CTL_EXIT_FAIL;
-	return show(ctx, &a, print_agents);
+	return ctl_show(ctx, &a, print_agents);
 }
 
 static json_int_t num(const json_t *obj, const char *key)
@@ -321,7 +163,7 @@ static const char *describe_config(const json_t *config, char *buf, size_t len)
 
 		if (used < len)
 			used += (size_t)snprintf(buf + used, len - used, "%s%s%s%s%s%s",
-			                         used ? ", " : "", str(c, "name"),
+			                         used ? ", " : "", ctl_str(c, "name"),
 			                         req || secret ? " (" : "", req ? "required" : "",
 			                         req && secret ? ", " : "",
 			                         secret ? "secret)"
@@ -341,7 +183,7 @@ static const char *describe_dependencies(const json_t *deps, char *buf, size_t l
 	{
 		if (used < len)
 			used += (size_t)snprintf(buf + used, len - used, "%s%s %s",
-			                         used ? ", " : "", str(d, "type"), str(d, "name"));
+			                         used ? ", " : "", ctl_str(d, "type"), ctl_str(d, "name"));
 	}
 	return buf;
 }
@@ -357,9 +199,9 @@ static const char *describe_sandbox(const json_t *sandbox, char *buf, size_t len
 	{
 		if (used < sizeof(paths))
 			used += (size_t)snprintf(paths + used, sizeof(paths) - used, "%s%s (%s)",
-			                         used ? ", " : "", str(p, "path"), str(p, "mode"));
+			                         used ? ", " : "", ctl_str(p, "path"), ctl_str(p, "mode"));
 	}
-	snprintf(buf, len, "seccomp %s, network %s%s%s", str(sandbox, "seccomp"),
+	snprintf(buf, len, "seccomp %s, network %s%s%s", ctl_str(sandbox, "seccomp"),
 	         json_is_true(json_object_get(sandbox, "network")) ? "on" : "off",
 	         paths[0] ? ", paths " : "", paths);
 	if (json_array_size(json_object_get(sandbox, "allow_syscalls"))) {
@@ -367,7 +209,7 @@ static const char *describe_sandbox(const json_t *sandbox, char *buf, size_t len
 
 		snprintf(buf + n, len - n, ", also allows ");
 		n = strlen(buf);
-		join(json_object_get(sandbox, "allow_syscalls"), ",", buf + n, len - n);
+		ctl_join(json_object_get(sandbox, "allow_syscalls"), ",", buf + n, len - n);
 	}
 	return buf;
 }
@@ -397,7 +239,7 @@ static const char *describe_session(const json_t *s, char *buf, size_t len)
 
 static const char *describe_invoke(const json_t *inv, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s isolation, %" JSON_INTEGER_FORMAT " workers", str(inv, "isolation"),
+	snprintf(buf, len, "%s isolation, %" JSON_INTEGER_FORMAT " workers", ctl_str(inv, "isolation"),
 	         num(inv, "workers"));
 	return buf;
 }
@@ -407,8 +249,8 @@ static const char *describe_metadata(const json_t *meta, char *buf, size_t len)
 {
 	char tags[256];
 
-	snprintf(buf, len, "license %s, author %s, tags %s", str(meta, "license"),
-	         str(meta, "author"), join(json_object_get(meta, "tags"), ",", tags, sizeof(tags)));
+	snprintf(buf, len, "license %s, author %s, tags %s", ctl_str(meta, "license"),
+	         ctl_str(meta, "author"), ctl_join(json_object_get(meta, "tags"), ",", tags, sizeof(tags)));
 	return buf;
 }
 
@@ -416,7 +258,7 @@ typedef const char *(*describe_fn)(const json_t *field, char *buf, size_t len);
 
 static const char *describe_list(const json_t *a, char *buf, size_t len)
 {
-	return join(a, ", ", buf, len);
+	return ctl_join(a, ", ", buf, len);
 }
 
 /* The manifest's main fields, each only when the daemon sent it (in the table's order). */
@@ -457,16 +299,16 @@ static void print_agent(const json_t *agent)
 	struct ctl_table *t = ctl_table_new(2, NULL);
 	char buf[1024], installed[48];
 
-	ctl_table_add_kv(t, "name", str(agent, "name"));
-	ctl_table_add_kv(t, "version", str(agent, "version"));
+	ctl_table_add_kv(t, "name", ctl_str(agent, "name"));
+	ctl_table_add_kv(t, "version", ctl_str(agent, "version"));
 	ctl_table_add_kv(t, "versions",
-	                 join(json_object_get(agent, "versions"), ", ", buf, sizeof(buf)));
-	ctl_table_add_kv(t, "description", str(agent, "description"));
-	ctl_table_add_kv(t, "modes", join(json_object_get(agent, "modes"), ", ", buf, sizeof(buf)));
+	                 ctl_join(json_object_get(agent, "versions"), ", ", buf, sizeof(buf)));
+	ctl_table_add_kv(t, "description", ctl_str(agent, "description"));
+	ctl_table_add_kv(t, "modes", ctl_join(json_object_get(agent, "modes"), ", ", buf, sizeof(buf)));
 	ctl_table_add_kv(t, "installed",
-	                 time_of(agent, "installed_at", installed, sizeof(installed)));
-	ctl_table_add_kv(t, "path", str(agent, "path"));
-	ctl_table_add_kv(t, "digest", str(agent, "digest"));
+	                 ctl_time_of(agent, "installed_at", installed, sizeof(installed)));
+	ctl_table_add_kv(t, "path", ctl_str(agent, "path"));
+	ctl_table_add_kv(t, "digest", ctl_str(agent, "digest"));
 	add_manifest_rows(t, json_object_get(agent, "manifest"));
 	ctl_table_print(t, stdout, false);
 	ctl_table_free(t);
@@ -474,15 +316,15 @@ static void print_agent(const json_t *agent)
 
 static int cmd_agent(struct ctl_ctx *ctx, const struct ctl_args *args)
 {
-	char path[SEGMENT_MAX * 3 + 64];
-	struct answer a;
+	char path[CTL_PATH_MAX];
+	struct ctl_answer a;
 	int rc;
 
-	if ((rc = route(path, sizeof(path), "/v1/agents", args->argv[0], "agent", "name")))
+	if ((rc = ctl_route(path, sizeof(path), "/v1/agents", args->argv[0], "agent", "name")))
 		return rc;
-	if (call(ctx, "GET", path, NULL, &a))
+	if (ctl_call(ctx, "GET", path, NULL, &a))
 		return CTL_EXIT_FAIL;
-	return show(ctx, &a, print_agent);
+	return ctl_show(ctx, &a, print_agent);
 }
 
 /* --- token create, list, revoke ---------------------------------------------------- */
@@ -491,9 +333,9 @@ static void print_token_created(const json_t *token)
 {
 	struct ctl_table *t = ctl_table_new(2, NULL);
 
-	ctl_table_add_kv(t, "id", str(token, "id"));
-	ctl_table_add_kv(t, "name", str(token, "name"));
-	ctl_table_add_kv(t, "token", str(token, "token"));
+	ctl_table_add_kv(t, "id", ctl_str(token, "id"));
+	ctl_table_add_kv(t, "name", ctl_str(token, "name"));
+	ctl_table_add_kv(t, "token", ctl_str(token, "token"));
 	ctl_table_print(t, stdout, false);
 	ctl_table_free(t);
 	fflush(stdout);
@@ -504,12 +346,12 @@ static void print_token_created(const json_t *token)
 static int cmd_token_create(struct ctl_ctx *ctx, const struct ctl_args *args)
 {
 	json_t *body = json_pack("{s:s}", "name", args->argv[0]);
-	struct answer a;
+	struct ctl_answer a;
 	int rc;
 
-	rc = call(ctx, "POST", "/v1/tokens", body, &a);
+	rc = ctl_call(ctx, "POST", "/v1/tokens", body, &a);
 	json_decref(body);
-	return rc ? rc : show(ctx, &a, print_token_created);
+	return rc ? rc : ctl_show(ctx, &a, print_token_created);
 }
 
 static void print_tokens(const json_t *root)
@@ -522,9 +364,9 @@ static void print_tokens(const json_t *root)
 	json_array_foreach(list, i, token)
 	{
 		char created[48];
-		const char *row[] = {str(token, "id"), str(token, "name"),
+		const char *row[] = {ctl_str(token, "id"), ctl_str(token, "name"),
 		                     json_is_true(json_object_get(token, "admin")) ? "yes" : "no",
-		                     time_of(token, "created_at", created, sizeof(created))};
+		                     ctl_time_of(token, "created_at", created, sizeof(created))};
 
 		ctl_table_add_row(t, row);
 	}
@@ -534,23 +376,23 @@ static void print_tokens(const json_t *root)
 
 static int cmd_token_list(struct ctl_ctx *ctx, const struct ctl_args *args)
 {
-	struct answer a;
+	struct ctl_answer a;
 
 	(void)args;
-	if (call(ctx, "GET", "/v1/tokens", NULL, &a))
+	if (ctl_call(ctx, "GET", "/v1/tokens", NULL, &a))
 		return CTL_EXIT_FAIL;
-	return show(ctx, &a, print_tokens);
+	return ctl_show(ctx, &a, print_tokens);
 }
 
 static int cmd_token_revoke(struct ctl_ctx *ctx, const struct ctl_args *args)
 {
-	char path[SEGMENT_MAX * 3 + 64];
-	struct answer a;
+	char path[CTL_PATH_MAX];
+	struct ctl_answer a;
 	int rc;
 
-	if ((rc = route(path, sizeof(path), "/v1/tokens", args->argv[0], "token", "ID")))
+	if ((rc = ctl_route(path, sizeof(path), "/v1/tokens", args->argv[0], "token", "ID")))
 		return rc;
-	if (call(ctx, "DELETE", path, NULL, &a))
+	if (ctl_call(ctx, "DELETE", path, NULL, &a))
 		return CTL_EXIT_FAIL;
 	if (!ctx->json)
 		printf("revoked token %s\n", args->argv[0]);
@@ -566,23 +408,23 @@ struct status {
 	const char *health; /* "ok", or the /healthz failure */
 	char version[64];
 	const char *token_kind; /* "admin", "client", "none", "rejected", "unknown" */
-	char token_note[MESSAGE_MAX + PATH_MAX];
+	char token_note[CTL_MESSAGE_MAX + PATH_MAX];
 	json_int_t agents, tokens;
-	char error[MESSAGE_MAX];
+	char error[CTL_MESSAGE_MAX];
 };
 
 static void probe_health(struct ctl_ctx *ctx, struct status *st)
 {
-	struct answer a;
+	struct ctl_answer a;
 
-	if (request(ctx, "GET", "/healthz", NULL, true, &a)) {
+	if (ctl_request(ctx, "GET", "/healthz", NULL, true, &a)) {
 		st->reachable = a.status != 0;
 		snprintf(st->error, sizeof(st->error), "%s", a.error);
 		json_decref(a.json);
 		return;
 	}
 	st->reachable = st->healthy = true;
-	snprintf(st->version, sizeof(st->version), "%s", str(a.json, "version"));
+	snprintf(st->version, sizeof(st->version), "%s", ctl_str(a.json, "version"));
 	json_decref(a.json);
 }
 
@@ -594,11 +436,11 @@ static json_int_t count(const json_t *root, const char *key)
 /* The agents count tells whether the token works; the tokens count whether it is admin. */
 static void probe_token(struct ctl_ctx *ctx, struct status *st)
 {
-	struct answer a;
+	struct ctl_answer a;
 
 	st->token_kind = ctx->cfg.token ? "unknown" : "none";
 	snprintf(st->token_note, sizeof(st->token_note), "%s", ctx->cfg.token_source);
-	if (request(ctx, "GET", "/v1/agents", NULL, false, &a)) {
+	if (ctl_request(ctx, "GET", "/v1/agents", NULL, false, &a)) {
 		if (a.status == 401 && ctx->cfg.token)
 			st->token_kind = "rejected";
 		if (ctx->cfg.token || a.status != 401)
@@ -608,7 +450,7 @@ static void probe_token(struct ctl_ctx *ctx, struct status *st)
 	}
 	st->agents = count(a.json, "agents");
 	json_decref(a.json);
-	if (request(ctx, "GET", "/v1/tokens", NULL, false, &a)) {
+	if (ctl_request(ctx, "GET", "/v1/tokens", NULL, false, &a)) {
 		st->token_kind = a.status == 403 ? "client" : "unknown";
 	} else {
 		st->token_kind = "admin";
@@ -649,7 +491,7 @@ static void print_status(const struct ctl_ctx *ctx, const struct status *st)
 {
 	struct ctl_table *t = ctl_table_new(2, NULL);
 	bool known = !strcmp(st->token_kind, "admin") || !strcmp(st->token_kind, "client");
-	char buf[MESSAGE_MAX + PATH_MAX + 64], n1[32], n2[32];
+	char buf[CTL_MESSAGE_MAX + PATH_MAX + 64], n1[32], n2[32];
 
 	ctl_table_add_kv(t, "daemon", ctx->cfg.url.text);
 	/* Why it is not reachable is the error line on stderr. */
@@ -699,164 +541,18 @@ static int cmd_status(struct ctl_ctx *ctx, const struct ctl_args *args)
 
 /* --- invoke ------------------------------------------------------------------------ */
 
-/* Set by Ctrl-C while a call streams; the HTTP client then closes the connection. */
-static volatile sig_atomic_t interrupted;
-
-static void on_interrupt(int sig)
-{
-	(void)sig;
-	interrupted = 1;
-}
-
-/* The call's input, from its argument or stdin (see input.h). Returns CTL_EXIT_OK with
- * *input set (a new reference), or the exit status after printing why not. */
-static int read_input(const struct ctl_args *args, json_t **input)
-{
-	const char *arg = args->argc > 1 ? args->argv[1] : NULL;
-	char err[MESSAGE_MAX], msg[MESSAGE_MAX + 64], *text = NULL;
-	size_t len = 0;
-	int rc;
-
-	switch (ctl_input_source(arg, isatty(STDIN_FILENO))) {
-	case CTL_INPUT_NONE:
-		*input = json_null();
-		return CTL_EXIT_OK;
-	case CTL_INPUT_STDIN:
-		if (ctl_input_read(STDIN_FILENO, CTL_INPUT_MAX, &text, &len, err, sizeof(err))) {
-			fprintf(stderr, "agentctl: %s: %s\n", args->command->name, err);
-			return CTL_EXIT_FAIL;
-		}
-		break;
-	case CTL_INPUT_ARG:
-		len = strlen(arg);
-		break;
-	}
-	rc = ctl_input_parse(text ? text : arg, len, input, err, sizeof(err));
-	free(text);
-	if (!rc)
-		return CTL_EXIT_OK;
-	snprintf(msg, sizeof(msg), "%s: %s", args->command->name, err);
-	ctl_print_usage_error(msg);
-	return CTL_EXIT_USAGE;
-}
-
-/* A streamed call: the SSE parser hands each event to the printer. */
-struct stream {
-	struct ctl_sse_parser *sse;
-	struct ctl_events events;
-	int sse_rc; /* the parser's last answer: 0 on, 1 the run ended, -1 a bad event */
-};
-
-static int stream_event(const struct ctl_sse_event *e, void *user)
-{
-	struct stream *s = user;
-
-	return ctl_events_add(&s->events, e->type, e->data, e->data_len);
-}
-
-static int stream_chunk(const char *data, size_t len, void *user)
-{
-	struct stream *s = user;
-
-	s->sse_rc = ctl_sse_feed(s->sse, data, len);
-	return s->sse_rc != 0;
-}
-
-/* The exit status of a streamed call that got a whole answer, after printing what went
- * wrong: the daemon's refusal, the run's failure, or a stream that ended too soon. */
-static int stream_outcome(const struct ctl_ctx *ctx, const struct stream *s, const char *path,
-                          const struct ctl_http_response *resp)
-{
-	struct answer a = {.status = resp->status};
-	char why[MESSAGE_MAX + CTL_URL_PREFIX_MAX + 64];
-
-	if (resp->status < 200 || resp->status > 299) {
-		a.json = resp->body_len ? json_loadb(resp->body, resp->body_len, 0, NULL) : NULL;
-		ctl_format_http_error(resp->status, resp->body, resp->body_len, a.error,
-		                      sizeof(a.error));
-		report_as(ctx, &a, true);
-		json_decref(a.json);
-		return CTL_EXIT_FAIL;
-	}
-	if (s->events.end == CTL_RUN_COMPLETED)
-		return CTL_EXIT_OK;
-	if (s->events.error[0])
-		snprintf(why, sizeof(why), "%s", s->events.error);
-	else if (s->sse_rc < 0)
-		snprintf(why, sizeof(why), "%s%s sent an event larger than 64 MiB",
-		         ctx->cfg.url.text, path);
-	else if (strncmp(resp->content_type, "text/event-stream", 17))
-		snprintf(why, sizeof(why), "%s%s answered %d %s, not an event stream",
-		         ctx->cfg.url.text, path, resp->status,
-		         resp->content_type[0] ? resp->content_type : "without a content type");
-	else
-		snprintf(why, sizeof(why), "%s%s closed the stream before the run ended",
-		         ctx->cfg.url.text, path);
-	fprintf(stderr, "agentctl: %s\n", why);
-	return CTL_EXIT_FAIL;
-}
-
-/* POSTs {"input": input} to path asking for an event stream, prints the events as they
- * come, and returns the exit status: 0 the run completed, 1 it did not (or the daemon
- * refused, or the network failed), 130 Ctrl-C. */
-static int stream_call(struct ctl_ctx *ctx, const char *path, json_t *input)
-{
-	struct stream s = {0};
-	struct ctl_http_request req = {.method = "POST",
-	                               .path = path,
-	                               .accept = "text/event-stream",
-	                               .on_chunk = stream_chunk,
-	                               .user = &s,
-	                               .stop = &interrupted};
-	struct ctl_http_response resp;
-	struct sigaction sa = {.sa_handler = on_interrupt}, old;
-	json_t *body = json_pack("{s:O}", "input", input);
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	char err[MESSAGE_MAX];
-	int rc;
-
-	if (!text)
-		abort();
-	json_decref(body);
-	req.body = text;
-	req.body_len = strlen(text);
-	s.sse = ctl_sse_new(stream_event, &s, 0);
-	ctl_events_init(&s.events, stdout, ctx->json, isatty(STDOUT_FILENO));
-	/* No SA_RESTART: Ctrl-C ends the client's poll at once. */
-	interrupted = 0;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old);
-	rc = ctl_http_request(ctx->http, &req, &resp, err, sizeof(err));
-	sigaction(SIGINT, &old, NULL);
-	free(text);
-	ctl_sse_free(s.sse);
-	ctl_events_end_line(&s.events);
-	if (rc && interrupted) {
-		fprintf(stderr, "agentctl: interrupted: the connection is closed, so the daemon "
-		                "ends the call\n");
-		return CTL_EXIT_INTERRUPTED;
-	}
-	if (rc) {
-		fprintf(stderr, "agentctl: %s\n", err);
-		return CTL_EXIT_FAIL;
-	}
-	rc = stream_outcome(ctx, &s, path, &resp);
-	ctl_http_response_free(&resp);
-	return rc;
-}
-
 static int cmd_invoke(struct ctl_ctx *ctx, const struct ctl_args *args)
 {
-	char path[SEGMENT_MAX * 3 + 64];
+	char path[CTL_PATH_MAX];
 	json_t *input;
 	int rc;
 
-	if ((rc = route(path, sizeof(path), "/v1/agents", args->argv[0], "agent", "name")))
+	if ((rc = ctl_route(path, sizeof(path), "/v1/agents", args->argv[0], "agent", "name")))
 		return rc;
-	if ((rc = read_input(args, &input)))
+	if ((rc = ctl_read_input(args, 1, &input)))
 		return rc;
 	strcat(path, "/invoke");
-	rc = stream_call(ctx, path, input);
+	rc = ctl_stream_run(ctx, path, input, NULL);
 	json_decref(input);
 	return rc;
 }
@@ -868,8 +564,32 @@ static const struct ctl_option uninstall_options[] = {
     {NULL, NULL, NULL},
 };
 
-/* Later commands of DESIGN §7 (create, sessions, session, run, attach, cancel, destroy,
- * state, logs, config) are added here as they come; --help lists this table. */
+static const struct ctl_option create_options[] = {
+    {"config", "KEY=VALUE", "a config value of this session (may be given several times)"},
+    {NULL, NULL, NULL},
+};
+
+static const struct ctl_option sessions_options[] = {
+    {"all", NULL, "every client's sessions (needs the admin token)"},
+    {NULL, NULL, NULL},
+};
+
+static const struct ctl_option attach_options[] = {
+    {"after", "SEQ", "print the session's events after SEQ (default 0: all the log holds)"},
+    {NULL, NULL, NULL},
+};
+
+static const struct ctl_option kv_options[] = {
+    {"delete", NULL, "delete KEY"},
+    {NULL, NULL, NULL},
+};
+
+static const struct ctl_option logs_options[] = {
+    {"bytes", "N", "the last N bytes (default 65536; the daemon keeps at most 1 MiB)"},
+    {NULL, NULL, NULL},
+};
+
+/* The commands of DESIGN §7; --help lists this table, in this order. */
 const struct ctl_command ctl_commands[] = {
     {"install", "PATH", "install the agent in folder PATH (or PATH/agent.json)",
      "Validates the agent's manifest, copies its folder into the daemon's state folder,\n"
@@ -891,6 +611,12 @@ const struct ctl_command ctl_commands[] = {
      "fields (entrypoint, content types, config, dependencies, sandbox, limits, session,\n"
      "invoke, install command). --json prints the whole answer, normalized manifest included.",
      1, 1, NULL, cmd_agent},
+    {"config", "AGENT [KEY [VALUE]] [--delete]", "show or set the operator's config of agent AGENT",
+     "Without KEY, prints every config value set for AGENT (KEY, VALUE; a secret shows as\n"
+     "'(secret)'); with KEY, its value alone. KEY VALUE sets it (a string, taken as it is);\n"
+     "KEY --delete unsets it. Values reach the agent's new processes as environment\n"
+     "variables; a session's own --config (create) overrides them. Needs the admin token.",
+     1, 3, kv_options, ctl_cmd_config},
     {"invoke", "AGENT [JSON|-]", "call agent AGENT once, statelessly; stream its events",
      "Sends {\"input\": JSON} to AGENT as a stateless call and prints its events as they\n"
      "come: 'run.started RUN', each piece of output the agent emits (text as it is, other\n"
@@ -902,6 +628,56 @@ const struct ctl_command ctl_commands[] = {
      "sent as a string (hello -> \"hello\"); nothing at all is null; invalid JSON is a\n"
      "usage error. Ctrl-C closes the connection, which ends the call, and exits 130.",
      1, 2, NULL, cmd_invoke},
+    {"create", "AGENT [--config KEY=VALUE]...", "start a session of agent AGENT",
+     "Spawns the agent and waits for it to be ready, then prints the new session's ID alone\n"
+     "on its line (ID=$(agentctl create counter) keeps it); --json prints the session.\n"
+     "--config KEY=VALUE (several may be given) sets a config value the manifest declares\n"
+     "(not a secret one) for this session only.",
+     1, 1, create_options, ctl_cmd_create},
+    {"sessions", "[--all]", "list your sessions",
+     "Prints ID, AGENT, VERSION, STATE, RUNS and LAST ACTIVE (UTC) for each session of the\n"
+     "token; --all lists every client's (admin token).",
+     0, 0, sessions_options, ctl_cmd_sessions},
+    {"session", "ID", "show one session",
+     "Prints 'key: value' lines: id, agent, version, state (ready, running, hibernated,\n"
+     "crashed, failed), runs, queued runs, active run, last seq (of its event log), created\n"
+     "and last active (UTC).",
+     1, 1, NULL, ctl_cmd_session},
+    {"run", "ID [JSON|-]", "run session ID once; stream the run's events",
+     "Sends {\"input\": JSON} as a run of session ID (queued behind its other runs) and\n"
+     "prints its events as 'agentctl invoke' does: 'run.started RUN', the pieces of output,\n"
+     "then the final output. A failed or cancelled run prints 'run failed: CODE: MESSAGE' on\n"
+     "stderr and exits 1. --json prints every event as one line of JSON. The input follows\n"
+     "invoke's rules ('-' or a pipe: stdin; plain text: a string). Ctrl-C asks the daemon\n"
+     "to cancel the run and exits 130 (a session's run does not end with its client).",
+     1, 2, NULL, ctl_cmd_run},
+    {"attach", "ID [--after SEQ]", "work in session ID interactively, over WebSocket",
+     "Each line typed (or piped) is a run's input, sent when the previous one has ended\n"
+     "(JSON, or text sent as a string; blank lines are skipped); the session's events print\n"
+     "as they stream, as 'agentctl run' prints them, from the first the log holds (or after\n"
+     "--after SEQ). Ctrl-C cancels the run in progress; a second Ctrl-C detaches (exit 130).\n"
+     "End of input (Ctrl-D) detaches once the runs it started have ended, and exits 0: the\n"
+     "session lives on. A dropped connection is made again (for about 26 s) and resumed\n"
+     "after the last event printed. Exit 1 if the session does not exist or the token is\n"
+     "refused.",
+     1, 1, attach_options, ctl_cmd_attach},
+    {"cancel", "ID RUN", "cancel run RUN of session ID",
+     "A queued run ends 'cancelled' at once; a running one once its agent stopped (it is\n"
+     "killed after 5 s). Prints 'cancelling run RUN'.",
+     2, 2, NULL, ctl_cmd_cancel},
+    {"destroy", "ID", "destroy session ID",
+     "Stops its agent and deletes its state, events, runs and logs; the ID is then unknown.\n"
+     "Prints 'destroyed ID'.",
+     1, 1, NULL, ctl_cmd_destroy},
+    {"state", "ID [KEY [VALUE]] [--delete]", "show or set session ID's key-value state",
+     "Without KEY, prints every key and its value (compact JSON); with KEY, its value alone\n"
+     "(a string as it is, anything else as JSON). KEY VALUE sets it: VALUE is taken as\n"
+     "run inputs are (JSON, or text as a string; '-' reads stdin). KEY --delete deletes\n"
+     "it. Prints 'set KEY' or 'deleted KEY'.",
+     1, 3, kv_options, ctl_cmd_state},
+    {"logs", "ID [--bytes N]", "print what session ID's agent wrote to stdout and stderr",
+     "Prints the end of the agent's log (the last 64 KiB, or --bytes N) as it is, raw.",
+     1, 1, logs_options, ctl_cmd_logs},
     {"token create", "NAME", "create a client token named NAME",
      "Prints the new token's id, name and secret. The secret is shown only this once:\n"
      "the daemon keeps only its hash. Needs the admin token.",

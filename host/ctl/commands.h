@@ -15,6 +15,7 @@ struct ctl_ctx {
 	struct ctl_config cfg;        /* owned */
 	struct ctl_http_client *http; /* owned */
 	bool json;                    /* --json: print the daemon's JSON */
+	bool verbose;                 /* --verbose: lws' own log lines on stderr */
 };
 
 extern const struct ctl_command ctl_commands[];

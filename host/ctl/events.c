@@ -159,7 +159,7 @@ int ctl_events_add(struct ctl_events *ev, const char *type, const char *data, si
 		return -1;
 	}
 	t = t ? t : type ? type : "";
-	if (run && !ev->run[0])
+	if (run && (!ev->run[0] || !strcmp(t, "run.started")))
 		ctl_format_one_line(run, strlen(run), ev->run, sizeof(ev->run));
 	ev->end = end_of(t);
 	if (ev->end == CTL_RUN_FAILED || ev->end == CTL_RUN_CANCELLED)
@@ -179,4 +179,10 @@ int ctl_events_add(struct ctl_events *ev, const char *type, const char *data, si
 		return -1;
 	}
 	return rc;
+}
+
+void ctl_events_print_value(struct ctl_events *ev, const json_t *value)
+{
+	put_line(ev, value, true);
+	fflush(ev->out);
 }

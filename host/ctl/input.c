@@ -114,3 +114,63 @@ int ctl_input_read(int fd, size_t max, char **text, size_t *len, char *err, size
 	*len = used;
 	return 0;
 }
+
+void ctl_lines_init(struct ctl_lines *l, size_t max)
+{
+	memset(l, 0, sizeof(*l));
+	l->max = max;
+}
+
+int ctl_lines_feed(struct ctl_lines *l, const char *data, size_t n)
+{
+	const char *tail = memrchr(data, '\n', n);
+	size_t tail_len = tail ? n - (size_t)(tail - data) - 1 : l->len - l->start + n;
+
+	if (tail_len > l->max) {
+		l->start = l->len = 0;
+		return -1;
+	}
+	if (l->start) {
+		/* Drop what was taken before growing. */
+		memmove(l->buf, l->buf + l->start, l->len - l->start);
+		l->len -= l->start;
+		l->start = 0;
+	}
+	if (l->len + n > l->cap) {
+		l->cap = (l->len + n) * 2;
+		l->buf = realloc(l->buf, l->cap);
+		if (!l->buf)
+			abort();
+	}
+	memcpy(l->buf + l->len, data, n);
+	l->len += n;
+	return 0;
+}
+
+bool ctl_lines_ready(const struct ctl_lines *l)
+{
+	return l->len > l->start && memchr(l->buf + l->start, '\n', l->len - l->start);
+}
+
+const char *ctl_lines_next(struct ctl_lines *l, bool eof, size_t *len)
+{
+	char *line = l->buf + l->start, *nl;
+	size_t avail = l->len - l->start;
+
+	if (!avail)
+		return NULL;
+	nl = memchr(line, '\n', avail);
+	if (!nl && !eof)
+		return NULL;
+	*len = nl ? (size_t)(nl - line) : avail;
+	l->start += nl ? *len + 1 : avail;
+	if (*len && line[*len - 1] == '\r')
+		(*len)--;
+	return line;
+}
+
+void ctl_lines_free(struct ctl_lines *l)
+{
+	free(l->buf);
+	memset(l, 0, sizeof(*l));
+}

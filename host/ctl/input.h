@@ -36,6 +36,33 @@ enum ctl_input_source ctl_input_source(const char *arg, bool stdin_is_tty);
  * - text that is not UTF-8, or holds a NUL byte, is refused. */
 int ctl_input_parse(const char *text, size_t len, json_t **out, char *err, size_t errlen);
 
+/* Lines as they come in (attach reads one run's input per line of stdin): bytes are fed
+ * as they are read, complete lines taken out one by one. */
+struct ctl_lines {
+	char *buf;        /* owned */
+	size_t start;     /* buf[start..len) is not taken yet */
+	size_t len, cap;
+	size_t max;       /* a line longer than this is an error */
+};
+
+/* Starts with no bytes; lines of at most max bytes. */
+void ctl_lines_init(struct ctl_lines *l, size_t max);
+
+/* Appends n bytes of data (borrowed). Returns 0, or -1 when more than max bytes came
+ * without a line end (then every byte not taken yet is dropped). */
+int ctl_lines_feed(struct ctl_lines *l, const char *data, size_t n);
+
+/* The next complete line, without its "\n" (or "\r\n"); at eof also the last one, which
+ * had no line end. Returns a pointer into l (valid until the next call on l) with *len
+ * set, or NULL when there is none (yet). */
+const char *ctl_lines_next(struct ctl_lines *l, bool eof, size_t *len);
+
+/* Whether a complete line is waiting (reading more can wait). */
+bool ctl_lines_ready(const struct ctl_lines *l);
+
+/* Frees what l owns. */
+void ctl_lines_free(struct ctl_lines *l);
+
 /* Reads fd to its end into a new buffer (*text, NUL-terminated, *len bytes; free it).
  * Returns 0, or -1 with one line in err (a read error, or more than max bytes). */
 int ctl_input_read(int fd, size_t max, char **text, size_t *len, char *err, size_t errlen);
