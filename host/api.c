@@ -2,6 +2,7 @@
  * is decided from the headers alone, before any body is read or state allocated. */
 #include "api.h"
 #include "daemon.h"
+#include "ratelimit.h"
 #include "store.h"
 #include "util.h"
 
@@ -139,6 +140,12 @@ static int authenticate(struct http_request *req, const struct route *route)
 		return -1;
 	}
 	req->authenticated = true;
+	if (!ratelimit_allow(req->who.token_id, req->daemon->cfg.rate_limit)) {
+		http_reply_error(req, 429, "too_many",
+		                 "more than %lld requests per second for this token (--rate-limit)",
+		                 (long long)req->daemon->cfg.rate_limit);
+		return -1;
+	}
 	if (route->access == ROUTE_ADMIN && !req->who.admin) {
 		http_reply_error(req, 403, "forbidden", "this route needs the admin token");
 		return -1;

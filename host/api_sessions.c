@@ -108,6 +108,18 @@ void api_sessions_create(struct http_request *req)
 		json_decref(body);
 		return;
 	}
+	int64_t owned = 0;
+	if (!req->who.admin &&
+	    (store_session_count_for_owner(req->daemon->store, req->who.token_id, &owned) < 0 ||
+	     owned >= req->daemon->cfg.sessions_per_token)) {
+		json_decref(body);
+		http_reply_error(
+		    req, 429, "too_many",
+		    "this token owns %lld sessions (--sessions-per-token %lld): destroy "
+		    "some first",
+		    (long long)owned, (long long)req->daemon->cfg.sessions_per_token);
+		return;
+	}
 	w = xcalloc(1, sizeof(*w));
 	w->req = req;
 	status = session_create(req->daemon, req->params[0], req->who.token_id, config, created, w,

@@ -17,11 +17,14 @@ struct daemon_config {
 	const char *listen_host; /* "127.0.0.1" */
 	int listen_port;         /* 8080; 0 picks a free port */
 	const char *state_dir;
-	const char *manifests_dir; /* NULL: none */
-	size_t max_body;           /* request body limit in bytes */
-	int max_sessions;          /* live session processes */
-	int64_t events_kept;       /* events kept per session (at least) */
-	const char *node_id;       /* 4 hex digits, the start of every session id */
+	const char *manifests_dir;  /* NULL: none */
+	size_t max_body;            /* request body limit in bytes */
+	int max_sessions;           /* live session processes */
+	int64_t events_kept;        /* events kept per session (at least) */
+	const char *node_id;        /* 4 hex digits, the start of every session id */
+	int64_t sessions_per_token; /* sessions a client token may own */
+	int64_t rate_limit;         /* requests per second per token; 0: no limit */
+	int64_t max_ws;             /* open WebSocket connections */
 };
 
 struct daemon_metrics {

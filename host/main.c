@@ -57,6 +57,10 @@ static void usage(FILE *out)
 	    "                       idle one hibernates, or 503 if none is idle (default 1024)\n"
 	    "  --events-kept N      events kept per session, at least 1000 (default 1000)\n"
 	    "  --node-id HEX4       4 hex digits that start every session id (default 0000)\n"
+	    "  --sessions-per-token N  sessions one client token may own (default 1000)\n"
+	    "  --rate-limit N       requests per second per token, bursts of 2N; 0 is off\n"
+	    "                       (default 0)\n"
+	    "  --max-ws N           open WebSocket connections (default 10000)\n"
 	    "  --log-level LEVEL    error, warn, info (default) or debug\n"
 	    "  --help, --version\n",
 	    DEFAULT_MAX_BODY);
@@ -81,6 +85,23 @@ static int parse_listen(const char *arg, struct daemon_config *cfg)
 	return 0;
 }
 
+/* A whole number >= min for a flag; says what is wrong and returns -1 otherwise. */
+static int number_arg(const char *flag, const char *arg, long long min, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(arg, &end, 10);
+	if (errno || end == arg || *end || v < min) {
+		fprintf(stderr, "agenthostd: %s %s: expected a whole number >= %lld\n", flag, arg,
+		        min);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 {
 	static const struct option options[] = {
@@ -91,13 +112,16 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 	    {"max-sessions", required_argument, NULL, 'S'},
 	    {"events-kept", required_argument, NULL, 'E'},
 	    {"node-id", required_argument, NULL, 'N'},
+	    {"sessions-per-token", required_argument, NULL, 'T'},
+	    {"rate-limit", required_argument, NULL, 'R'},
+	    {"max-ws", required_argument, NULL, 'W'},
 	    {"log-level", required_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {0},
 	};
 	int opt, level;
-	char *end;
+	int64_t n;
 
 	*cfg = (struct daemon_config){.listen_host = "127.0.0.1",
 	                              .listen_port = 8080,
@@ -105,7 +129,10 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 	                              .max_body = DEFAULT_MAX_BODY,
 	                              .max_sessions = DEFAULT_MAX_SESSIONS,
 	                              .events_kept = 1000,
-	                              .node_id = "0000"};
+	                              .node_id = "0000",
+	                              .sessions_per_token = 1000,
+	                              .rate_limit = 0,
+	                              .max_ws = 10000};
 	while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (opt) {
 		case 'l':
@@ -122,31 +149,31 @@ static int parse_args(int argc, char **argv, struct daemon_config *cfg)
 			cfg->manifests_dir = optarg;
 			break;
 		case 'b':
-			cfg->max_body = strtoull(optarg, &end, 10);
-			if (*end || cfg->max_body < 1024) {
-				fprintf(stderr,
-				        "agenthostd: --max-body %s: expected bytes >= 1024\n",
-				        optarg);
+			if (number_arg("--max-body", optarg, 1024, &n) < 0)
 				return 2;
-			}
+			cfg->max_body = (size_t)n;
 			break;
 		case 'S':
-			cfg->max_sessions = (int)strtol(optarg, &end, 10);
-			if (*end || cfg->max_sessions < 1) {
-				fprintf(stderr,
-				        "agenthostd: --max-sessions %s: expected a number >= 1\n",
-				        optarg);
+			if (number_arg("--max-sessions", optarg, 1, &n) < 0)
 				return 2;
-			}
+			cfg->max_sessions = (int)n;
 			break;
 		case 'E':
-			cfg->events_kept = strtoll(optarg, &end, 10);
-			if (*end || cfg->events_kept < 1000) {
-				fprintf(stderr,
-				        "agenthostd: --events-kept %s: expected a number >= 1000\n",
-				        optarg);
+			if (number_arg("--events-kept", optarg, 1000, &cfg->events_kept) < 0)
 				return 2;
-			}
+			break;
+		case 'T':
+			if (number_arg("--sessions-per-token", optarg, 1,
+			               &cfg->sessions_per_token) < 0)
+				return 2;
+			break;
+		case 'R':
+			if (number_arg("--rate-limit", optarg, 0, &cfg->rate_limit) < 0)
+				return 2;
+			break;
+		case 'W':
+			if (number_arg("--max-ws", optarg, 1, &cfg->max_ws) < 0)
+				return 2;
 			break;
 		case 'N':
 			if (strlen(optarg) != 4 || strspn(optarg, "0123456789abcdef") != 4) {

@@ -422,7 +422,11 @@ static int refuse(struct lws *wsi, unsigned status, const char *code, const char
 	int n = snprintf((char *)p, sizeof(buf) - LWS_PRE,
 	                 "HTTP/1.1 %u %s\r\ncontent-type: application/json\r\ncontent-length: "
 	                 "%zu\r\nconnection: close\r\n\r\n%s",
-	                 status, status == 401 ? "Unauthorized" : "Not Found", len, text);
+	                 status,
+	                 status == 401   ? "Unauthorized"
+	                 : status == 503 ? "Service Unavailable"
+	                                 : "Not Found",
+	                 len, text);
 	if (n > 0 && (size_t)n < sizeof(buf) - LWS_PRE &&
 	    send(lws_get_socket_fd(wsi), p, (size_t)n, MSG_NOSIGNAL) < 0)
 		log_debug("ws.refusal_not_sent", "error=\"%s\"", strerror(errno));
@@ -455,6 +459,9 @@ static int admit(struct lws *wsi, struct ws_pss *pss)
 		              "a valid token is needed (Authorization: Bearer, or ?access_token=)");
 	if (session_find(d, pss->session, &pss->who, &s) < 0)
 		return refuse(wsi, 404, "not_found", "no such session");
+	if (d->metrics.ws_connections >= d->cfg.max_ws)
+		return refuse(wsi, 503, "over_capacity",
+		              "too many WebSocket connections are open (--max-ws)");
 	return 0;
 }
 
