@@ -1124,6 +1124,78 @@ static void session_cron(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(daemon_->lws, 0, &cron_timer, session_cron, CRON_US);
 }
 
+/* ---- start-up: runs the previous daemon left going */
+
+struct live_row {
+	char *id;
+	int64_t last_seq;
+};
+
+struct live_rows {
+	struct live_row *rows;
+	size_t n;
+};
+
+static int collect_running(const struct store_session *row, void *ctx)
+{
+	struct live_rows *l = ctx;
+
+	if (strcmp(row->state, "running") != 0)
+		return 0;
+	l->rows = xrealloc(l->rows, (l->n + 1) * sizeof(*l->rows));
+	l->rows[l->n++] = (struct live_row){xstrdup(row->id), row->last_seq};
+	return 0;
+}
+
+struct open_run {
+	char run[RUN_ID_LEN + 1]; /* the last run.started not followed by its end */
+};
+
+static int find_open_run(const struct store_event *ev, void *ctx)
+{
+	struct open_run *o = ctx;
+
+	if (strcmp(ev->type, "run.started") == 0 && ev->run)
+		snprintf(o->run, sizeof(o->run), "%s", ev->run);
+	else if (ev->run && strcmp(ev->run, o->run) == 0 && strncmp(ev->type, "run.", 4) == 0 &&
+	         strcmp(ev->type, "run.output") != 0)
+		o->run[0] = '\0';
+	return 0;
+}
+
+/* A run that was going on when the previous daemon died gets its run.failed event, so a
+ * client following the log sees it end (its record is failed by the store). */
+static void end_interrupted_runs(struct daemon *d)
+{
+	struct live_rows l = {0};
+
+	store_session_list(d->store, NULL, collect_running, &l);
+	for (size_t i = 0; i < l.n; i++) {
+		struct open_run o = {""};
+		int64_t seq = l.rows[i].last_seq + 1, now = store_now_ms();
+
+		store_event_list(d->store, l.rows[i].id, l.rows[i].last_seq - 1000, 0,
+		                 find_open_run, &o);
+		if (o.run[0]) {
+			json_t *ev = run_event_json(
+			    seq, "run.failed", o.run, now,
+			    json_pack("{s:o}", "error",
+			              error_json("killed", "the daemon stopped during the run")));
+			char *body = json_dumps(ev, JSON_COMPACT);
+			struct store_event row = {.seq = seq,
+			                          .type = "run.failed",
+			                          .run = o.run,
+			                          .time = now,
+			                          .body = body};
+			store_event_append(d->store, l.rows[i].id, &row);
+			free(body);
+			json_decref(ev);
+		}
+		free(l.rows[i].id);
+	}
+	free(l.rows);
+}
+
 int sessions_init(struct daemon *d)
 {
 	char err[128];
@@ -1134,6 +1206,7 @@ int sessions_init(struct daemon *d)
 	text = xasprintf("%s/logs", d->state_dir);
 	mkdir(text, 0700);
 	free(text);
+	end_interrupted_runs(d);
 	n = store_session_hibernate_all(d->store);
 	if (n > 0)
 		log_info("sessions.hibernated_at_start", "count=%d", n);
