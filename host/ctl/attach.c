@@ -65,10 +65,11 @@ struct attach {
 	size_t rx_len;
 	bool rx_too_big;
 
-	bool open;      /* the WebSocket is up */
-	int tries;      /* failed connection attempts since the last success */
-	bool announced; /* the drop was announced on stderr */
-	bool retry_due; /* the backoff passed: connect again */
+	bool open;                 /* the WebSocket is up */
+	int tries;                 /* failed connection attempts since the last success */
+	bool announced;            /* the drop was announced on stderr */
+	bool retry_due;            /* the backoff passed: connect again */
+	int64_t last_seq;          /* the session's, from the check before the connection */
 	char why[CTL_MESSAGE_MAX]; /* why the last connection failed or dropped */
 
 	bool detaching; /* closing on purpose */
@@ -261,6 +262,8 @@ static void connection_lost(struct attach *a)
 {
 	a->open = false;
 	drop_queue(a);
+	if (a->done)
+		return;
 	if (a->detaching) {
 		finish(a, a->exit_code);
 		return;
@@ -287,7 +290,8 @@ static void connection_lost(struct attach *a)
 /* Asks for the session over HTTP first: a session that is gone or a token refused then
  * comes with the daemon's own words (a refused WebSocket upgrade carries none), and a
  * daemon that is down with the reason ("Connection refused"). Returns 0 when the session
- * is there. */
+ * is there, with its last seq in a->last_seq: the replay on the connection is over once
+ * that event is printed. */
 static int check_session(struct attach *a)
 {
 	struct ctl_answer ans;
@@ -299,6 +303,11 @@ static int check_session(struct attach *a)
 	} else if (rc) {
 		ctl_report(a->ctx, &ans, true);
 		finish(a, CTL_EXIT_FAIL);
+	} else {
+		a->last_seq = json_integer_value(json_object_get(ans.json, "last_seq"));
+		/* --after past the log's end would hide the events still to come. */
+		if (!a->watch.connections && a->watch.last_seq > a->last_seq)
+			a->watch.last_seq = a->last_seq;
 	}
 	json_decref(ans.json);
 	return rc;
@@ -335,18 +344,27 @@ static void connect_ws(struct attach *a)
 	connection_lost(a);
 }
 
+/* The resume goes first on a connection: the daemon starts delivering with the first
+ * message it reads, from the seq a resume names or else from the end of its log. A cancel
+ * asked while the connection was down follows it. */
 static void connected(struct attach *a)
 {
 	json_t *send = json_array();
+	struct out_msg *waiting = a->q_head, *waiting_tail = a->q_tail;
 
+	a->q_head = a->q_tail = NULL;
 	a->open = true;
 	a->tries = 0;
 	a->why[0] = '\0';
 	if (a->announced)
 		say(a, "reconnected; resuming after event %lld", (long long)a->watch.last_seq);
 	a->announced = false;
-	ctl_watch_connected(&a->watch, send);
+	ctl_watch_connected(&a->watch, send, a->last_seq);
 	queue_all(a, send);
+	if (waiting) {
+		a->q_tail->next = waiting;
+		a->q_tail = waiting_tail;
+	}
 }
 
 /* The token goes in the upgrade's Authorization header, not in the URL (?access_token=
@@ -361,6 +379,21 @@ static int add_token(struct attach *a, struct lws *wsi, unsigned char **p, unsig
 	return lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_AUTHORIZATION,
 	                                    (const unsigned char *)value, (int)strlen(value), p,
 	                                    end);
+}
+
+/* Why the connection could not be made. A refused upgrade ("HS: ws upgrade response not
+ * 101" in lws' words) is said with its status (503 when the daemon is at --max-ws). */
+static void upgrade_failed(struct attach *a, struct lws *wsi, const char *reason)
+{
+	unsigned int status = wsi ? lws_http_client_http_response(wsi) : 0;
+
+	if (!reason || !*reason)
+		reason = "the connection failed";
+	if (status && status != 101)
+		snprintf(a->why, sizeof(a->why), "the daemon answered %u to the upgrade (%s)", status,
+		         reason);
+	else
+		snprintf(a->why, sizeof(a->why), "%s", reason);
 }
 
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -383,14 +416,13 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	case LWS_CALLBACK_CLIENT_WRITEABLE:
 		return write_next(a, wsi);
 	case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-		snprintf(a->why, sizeof(a->why), "%s",
-		         in && *(const char *)in ? (const char *)in : "the connection failed");
+		upgrade_failed(a, wsi, in);
 		a->ws = NULL;
 		connection_lost(a);
 		return 0;
 	case LWS_CALLBACK_CLIENT_CLOSED:
 		if (!a->why[0])
-			snprintf(a->why, sizeof(a->why), "the daemon closed it");
+			snprintf(a->why, sizeof(a->why), "the connection was closed");
 		a->ws = NULL;
 		connection_lost(a);
 		return 0;
@@ -432,8 +464,8 @@ static int read_input(struct attach *a)
 	return 0;
 }
 
-static int stdin_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user,
-                          void *in, size_t len)
+static int stdin_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                          size_t len)
 {
 	struct attach *a = attach_of(wsi);
 
@@ -463,9 +495,9 @@ static void adopt_stdin(struct attach *a)
 	lws_sock_file_fd_type fd = {.filefd = STDIN_FILENO};
 	struct lws_vhost *vh = lws_get_vhost_by_name(a->lws, "default");
 
-	a->in = vh ? lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd,
-	                                        "agentctl-stdin", NULL)
-	           : NULL;
+	a->in =
+	    vh ? lws_adopt_descriptor_vhost(vh, LWS_ADOPT_RAW_FILE_DESC, fd, "agentctl-stdin", NULL)
+	       : NULL;
 	a->reading = a->in != NULL;
 	a->eof = a->in == NULL;
 }
@@ -585,8 +617,8 @@ static int parse_after(const struct ctl_args *args, int64_t *after)
 	if (!*text || *end || errno || n < 0 || !(text[0] >= '0' && text[0] <= '9')) {
 		char msg[128];
 
-		snprintf(msg, sizeof(msg), "attach: --after wants an event seq (0 or more), not '%.32s'",
-		         text);
+		snprintf(msg, sizeof(msg),
+		         "attach: --after wants an event seq (0 or more), not '%.32s'", text);
 		ctl_print_usage_error(msg);
 		return -1;
 	}
@@ -630,8 +662,8 @@ int ctl_cmd_attach(struct ctl_ctx *ctx, const struct ctl_args *args)
 
 	memset(&a, 0, sizeof(a));
 	a.ctx = ctx;
-	if ((rc = ctl_route(a.session, sizeof(a.session), "/v1/sessions", args->argv[0],
-	                    "session", "ID")))
+	if ((rc = ctl_route(a.session, sizeof(a.session), "/v1/sessions", args->argv[0], "session",
+	                    "ID")))
 		return rc;
 	if (parse_after(args, &after))
 		return CTL_EXIT_USAGE;
@@ -649,6 +681,5 @@ int ctl_cmd_attach(struct ctl_ctx *ctx, const struct ctl_args *args)
 	drop_queue(&a);
 	free(a.rx);
 	ctl_lines_free(&a.lines);
-	ctl_watch_free(&a.watch);
 	return a.exit_code;
 }

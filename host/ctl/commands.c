@@ -182,8 +182,9 @@ static const char *describe_dependencies(const json_t *deps, char *buf, size_t l
 	json_array_foreach(deps, i, d)
 	{
 		if (used < len)
-			used += (size_t)snprintf(buf + used, len - used, "%s%s %s",
-			                         used ? ", " : "", ctl_str(d, "type"), ctl_str(d, "name"));
+			used +=
+			    (size_t)snprintf(buf + used, len - used, "%s%s %s", used ? ", " : "",
+			                     ctl_str(d, "type"), ctl_str(d, "name"));
 	}
 	return buf;
 }
@@ -199,7 +200,8 @@ static const char *describe_sandbox(const json_t *sandbox, char *buf, size_t len
 	{
 		if (used < sizeof(paths))
 			used += (size_t)snprintf(paths + used, sizeof(paths) - used, "%s%s (%s)",
-			                         used ? ", " : "", ctl_str(p, "path"), ctl_str(p, "mode"));
+			                         used ? ", " : "", ctl_str(p, "path"),
+			                         ctl_str(p, "mode"));
 	}
 	snprintf(buf, len, "seccomp %s, network %s%s%s", ctl_str(sandbox, "seccomp"),
 	         json_is_true(json_object_get(sandbox, "network")) ? "on" : "off",
@@ -239,8 +241,8 @@ static const char *describe_session(const json_t *s, char *buf, size_t len)
 
 static const char *describe_invoke(const json_t *inv, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s isolation, %" JSON_INTEGER_FORMAT " workers", ctl_str(inv, "isolation"),
-	         num(inv, "workers"));
+	snprintf(buf, len, "%s isolation, %" JSON_INTEGER_FORMAT " workers",
+	         ctl_str(inv, "isolation"), num(inv, "workers"));
 	return buf;
 }
 
@@ -250,7 +252,8 @@ static const char *describe_metadata(const json_t *meta, char *buf, size_t len)
 	char tags[256];
 
 	snprintf(buf, len, "license %s, author %s, tags %s", ctl_str(meta, "license"),
-	         ctl_str(meta, "author"), ctl_join(json_object_get(meta, "tags"), ",", tags, sizeof(tags)));
+	         ctl_str(meta, "author"),
+	         ctl_join(json_object_get(meta, "tags"), ",", tags, sizeof(tags)));
 	return buf;
 }
 
@@ -304,7 +307,8 @@ static void print_agent(const json_t *agent)
 	ctl_table_add_kv(t, "versions",
 	                 ctl_join(json_object_get(agent, "versions"), ", ", buf, sizeof(buf)));
 	ctl_table_add_kv(t, "description", ctl_str(agent, "description"));
-	ctl_table_add_kv(t, "modes", ctl_join(json_object_get(agent, "modes"), ", ", buf, sizeof(buf)));
+	ctl_table_add_kv(t, "modes",
+	                 ctl_join(json_object_get(agent, "modes"), ", ", buf, sizeof(buf)));
 	ctl_table_add_kv(t, "installed",
 	                 ctl_time_of(agent, "installed_at", installed, sizeof(installed)));
 	ctl_table_add_kv(t, "path", ctl_str(agent, "path"));
@@ -676,8 +680,8 @@ const struct ctl_command ctl_commands[] = {
      "it. Prints 'set KEY' or 'deleted KEY'.",
      1, 3, kv_options, ctl_cmd_state},
     {"logs", "ID [--bytes N]", "print what session ID's agent wrote to stdout and stderr",
-     "Prints the end of the agent's log (the last 64 KiB, or --bytes N) as it is, raw.",
-     1, 1, logs_options, ctl_cmd_logs},
+     "Prints the end of the agent's log (the last 64 KiB, or --bytes N) as it is, raw.", 1, 1,
+     logs_options, ctl_cmd_logs},
     {"token create", "NAME", "create a client token named NAME",
      "Prints the new token's id, name and secret. The secret is shown only this once:\n"
      "the daemon keeps only its hash. Needs the admin token.",

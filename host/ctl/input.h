@@ -39,10 +39,10 @@ int ctl_input_parse(const char *text, size_t len, json_t **out, char *err, size_
 /* Lines as they come in (attach reads one run's input per line of stdin): bytes are fed
  * as they are read, complete lines taken out one by one. */
 struct ctl_lines {
-	char *buf;        /* owned */
-	size_t start;     /* buf[start..len) is not taken yet */
+	char *buf;    /* owned */
+	size_t start; /* buf[start..len) is not taken yet */
 	size_t len, cap;
-	size_t max;       /* a line longer than this is an error */
+	size_t max; /* a line longer than this is an error */
 };
 
 /* Starts with no bytes; lines of at most max bytes. */

@@ -12,13 +12,13 @@
 #include "output.h"
 #include "stream.h"
 
-int ctl_kv_action(const struct ctl_args *args, enum ctl_kv_action *action, char *err,
-                  size_t errlen)
+int ctl_kv_action(const struct ctl_args *args, enum ctl_kv_action *action, char *err, size_t errlen)
 {
 	bool del = ctl_args_option(args, "delete") != NULL;
 
 	if (del && args->argc != 2) {
-		snprintf(err, errlen, "%s: --delete takes a KEY and no VALUE (usage: agentctl %s %s)",
+		snprintf(err, errlen,
+		         "%s: --delete takes a KEY and no VALUE (usage: agentctl %s %s)",
 		         args->command->name, args->command->name, args->command->usage);
 		return -1;
 	}
@@ -107,7 +107,7 @@ int ctl_cmd_state(struct ctl_ctx *ctx, const struct ctl_args *args)
 	if (action == CTL_KV_LIST) {
 		snprintf(path, sizeof(path), "%s/state", session);
 		return ctl_call(ctx, "GET", path, NULL, &a) ? CTL_EXIT_FAIL
-		                                             : ctl_show(ctx, &a, print_state);
+		                                            : ctl_show(ctx, &a, print_state);
 	}
 	if ((rc = ctl_route(path, sizeof(path), strcat(session, "/state"), args->argv[1], "key",
 	                    "name")))
@@ -115,7 +115,7 @@ int ctl_cmd_state(struct ctl_ctx *ctx, const struct ctl_args *args)
 	switch (action) {
 	case CTL_KV_GET:
 		return ctl_call(ctx, "GET", path, NULL, &a) ? CTL_EXIT_FAIL
-		                                             : ctl_show(ctx, &a, print_state_value);
+		                                            : ctl_show(ctx, &a, print_state_value);
 	case CTL_KV_SET:
 		if ((rc = ctl_read_input(args, 2, &value)))
 			return rc;

@@ -232,8 +232,8 @@ static int bytes_query(const struct ctl_args *args, char *buf, size_t len)
 		return CTL_EXIT_OK;
 	if (!*bytes || strspn(bytes, "0123456789") != strlen(bytes) || strlen(bytes) > 9 ||
 	    !strtol(bytes, NULL, 10)) {
-		snprintf(msg, sizeof(msg), "logs: --bytes wants a positive number of bytes, not '%.32s'",
-		         bytes);
+		snprintf(msg, sizeof(msg),
+		         "logs: --bytes wants a positive number of bytes, not '%.32s'", bytes);
 		ctl_print_usage_error(msg);
 		return CTL_EXIT_USAGE;
 	}

@@ -7,20 +7,12 @@
 
 #include "output.h"
 
-void ctl_watch_init(struct ctl_watch *w, FILE *out, FILE *err, bool json, bool clean,
-                    int64_t after)
+void ctl_watch_init(struct ctl_watch *w, FILE *out, FILE *err, bool json, bool clean, int64_t after)
 {
 	memset(w, 0, sizeof(*w));
 	ctl_events_init(&w->events, out, json, clean);
 	w->err = err;
 	w->last_seq = after;
-	w->held = json_array();
-}
-
-void ctl_watch_free(struct ctl_watch *w)
-{
-	json_decref(w->held);
-	w->held = NULL;
 }
 
 static const char *field(const json_t *obj, const char *key)
@@ -85,6 +77,17 @@ static int print(struct ctl_watch *w, const json_t *event)
 	return 0;
 }
 
+/* The replay is over once the session's last event at connection time is printed; our
+ * run still on after a reconnect's replay may have been failed by a daemon restart. */
+static void check_caught_up(struct ctl_watch *w)
+{
+	if (!w->replaying || w->last_seq < w->target)
+		return;
+	w->replaying = false;
+	if (w->connections > 1 && w->run_state == CTL_WATCH_RUNNING)
+		w->check_run = true;
+}
+
 /* A session event (it has a seq): printed unless it is a duplicate, and followed for the
  * state of our run. */
 static int take_event(struct ctl_watch *w, const json_t *event, json_t **send)
@@ -99,53 +102,20 @@ static int take_event(struct ctl_watch *w, const json_t *event, json_t **send)
 	    !strcmp(field(event, "ref"), w->ref)) {
 		w->run_state = CTL_WATCH_RUNNING;
 		snprintf(w->run, sizeof(w->run), "%s", run);
-		if (w->cancel_wanted && send) {
+		if (w->cancel_wanted) {
 			*send = cancel_message(run);
 			w->cancel_sent = true;
 		}
 	}
 	if (is_end(type) && *run && !strcmp(run, w->ended_run)) {
 		w->ended_run[0] = '\0'; /* printed already, from the run's result */
-		return 0;
-	}
-	if (print(w, event))
+	} else if (print(w, event)) {
 		return -1;
-	if (is_end(type) && w->run_state == CTL_WATCH_RUNNING && !strcmp(run, w->run))
+	} else if (is_end(type) && w->run_state == CTL_WATCH_RUNNING && !strcmp(run, w->run)) {
 		our_run_over(w);
+	}
+	check_caught_up(w);
 	return 0;
-}
-
-static int by_seq(const void *a, const void *b)
-{
-	json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "seq"));
-	json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "seq"));
-
-	return x < y ? -1 : x > y;
-}
-
-/* The pong that follows the replay: the held events, in seq order. */
-static int end_replay(struct ctl_watch *w, json_t **send)
-{
-	size_t n = json_array_size(w->held);
-	json_t **events;
-	int rc = 0;
-
-	if (!w->replaying)
-		return 0;
-	w->replaying = false;
-	events = calloc(n ? n : 1, sizeof(*events));
-	if (!events)
-		abort();
-	for (size_t i = 0; i < n; i++)
-		events[i] = json_array_get(w->held, i);
-	qsort(events, n, sizeof(*events), by_seq);
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = take_event(w, events[i], *send ? NULL : send);
-	free(events);
-	json_array_clear(w->held);
-	if (rc == 0 && w->connections > 1 && w->run_state == CTL_WATCH_RUNNING)
-		w->check_run = true;
-	return rc;
 }
 
 /* {"type": "error", "error": {"code", "message"}, "ref"?}. */
@@ -155,7 +125,8 @@ static int take_error(struct ctl_watch *w, const json_t *msg)
 	const char *code = field(error, "code"), *message = field(error, "message");
 	const char *ref = json_string_value(json_object_get(msg, "ref"));
 
-	if (w->run_state == CTL_WATCH_SENT && (ref ? !strcmp(ref, w->ref) : strcmp(code, "not_found"))) {
+	if (w->run_state == CTL_WATCH_SENT &&
+	    (ref ? !strcmp(ref, w->ref) : strcmp(code, "not_found"))) {
 		/* Ours: refused by its ref, or one the daemon could not read (too large). */
 		note(w, "%s: the daemon refused the run: %s: %s", w->ref, code, message);
 		our_run_over(w);
@@ -179,8 +150,9 @@ static int take_truncated(struct ctl_watch *w, const json_t *msg)
 
 	if (w->events.json)
 		return print(w, msg);
-	note(w, "the session's log no longer holds events %" JSON_INTEGER_FORMAT
-	        " to %" JSON_INTEGER_FORMAT "; printing from %" JSON_INTEGER_FORMAT,
+	note(w,
+	     "the session's log no longer holds events %" JSON_INTEGER_FORMAT
+	     " to %" JSON_INTEGER_FORMAT "; printing from %" JSON_INTEGER_FORMAT,
 	     json_integer_value(json_object_get(msg, "after")) + 1, first - 1, first);
 	return 0;
 }
@@ -194,36 +166,33 @@ int ctl_watch_receive(struct ctl_watch *w, const char *text, size_t len, json_t 
 	*send = NULL;
 	if (!json_is_object(msg))
 		rc = 0; /* not ours to judge: the daemon speaks JSON objects */
-	else if (!strcmp(type, "pong"))
-		rc = end_replay(w, send);
 	else if (!strcmp(type, "error"))
 		rc = take_error(w, msg);
 	else if (!strcmp(type, "events.truncated"))
 		rc = take_truncated(w, msg);
 	else if (!json_is_integer(json_object_get(msg, "seq")))
-		rc = 0; /* a message of a later protocol */
-	else if (w->replaying)
-		json_array_append(w->held, msg);
+		rc = 0; /* a pong, or a message of a later protocol */
 	else
 		rc = take_event(w, msg, send);
 	json_decref(msg);
 	return rc;
 }
 
-void ctl_watch_connected(struct ctl_watch *w, json_t *send)
+void ctl_watch_connected(struct ctl_watch *w, json_t *send, int64_t last_seq)
 {
 	w->connections++;
-	w->replaying = true;
-	json_array_clear(w->held);
 	if (w->run_state == CTL_WATCH_SENT) {
-		note(w, "%s: the connection dropped before the daemon confirmed the run; it is not "
-		        "sent again (if the daemon has it, its events show here)",
+		note(w,
+		     "%s: the connection dropped before the daemon confirmed the run; it is not "
+		     "sent again (if the daemon has it, its events show here)",
 		     w->ref);
 		our_run_over(w);
 	}
-	json_array_append_new(send, json_pack("{s:s, s:I}", "type", "resume", "after",
-	                                      (json_int_t)w->last_seq));
-	json_array_append_new(send, json_pack("{s:s}", "type", "ping"));
+	w->target = last_seq;
+	w->replaying = true;
+	check_caught_up(w);
+	json_array_append_new(
+	    send, json_pack("{s:s, s:I}", "type", "resume", "after", (json_int_t)w->last_seq));
 }
 
 bool ctl_watch_ready(const struct ctl_watch *w)
@@ -265,7 +234,8 @@ int ctl_watch_run_result(struct ctl_watch *w, const json_t *run)
 
 	w->check_run = false;
 	if (w->run_state != CTL_WATCH_RUNNING || strcmp(id, w->run) ||
-	    (strcmp(status, "completed") && strcmp(status, "failed") && strcmp(status, "cancelled")))
+	    (strcmp(status, "completed") && strcmp(status, "failed") &&
+	     strcmp(status, "cancelled")))
 		return 0;
 	snprintf(type, sizeof(type), "run.%s", status);
 	event = json_pack("{s:s, s:s, s:O?}", "type", type, "run", id, "time",

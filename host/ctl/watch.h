@@ -2,14 +2,13 @@
  * the session's events to print, in what order, across reconnects, and which run of ours
  * is on. Pure but for the FILEs it prints to (tests/unit/host/ctl/ctl_watch_test.c).
  *
- * Order. On every connection attach sends {"type":"resume","after":LAST} then
- * {"type":"ping"}. The daemon sends live events from the moment the connection was made
- * and the missed ones (seq > LAST) when it reads the resume, so a live event can come
- * before older replayed ones; the pong comes after the whole replay. Events are therefore
- * held from the connect to the pong, then printed in seq order; after it they are printed
- * as they come. An event whose seq is not above the last one printed is a duplicate and
- * is dropped. LAST is the last seq printed, so a reconnect misses nothing and repeats
- * nothing.
+ * Order. On every connection attach sends {"type":"resume","after":LAST}, LAST being the
+ * last seq printed; the daemon then delivers the session's log from LAST + 1 in order,
+ * once each (the events missed, then live ones), so a reconnect misses nothing and repeats
+ * nothing. An event whose seq is not above the last one printed is a duplicate and is
+ * dropped. The replay is over once the event that was the session's last when the
+ * connection was made has been printed: only then is a line of input sent (its events
+ * come after the history) and, after a reconnect, is our run's state looked at.
  *
  * Runs. A line of input is sent as {"type":"run","input":...,"ref":REF} only when no run
  * of ours is on: the session runs them in order anyway, and this keeps a long piped input
@@ -37,9 +36,9 @@ struct ctl_watch {
 	struct ctl_events events; /* prints the events (stdout) */
 	FILE *err;                /* one-line notes and errors (stderr) */
 	int64_t last_seq;         /* the last event printed: the next resume is after it */
+	int64_t target;           /* the session's last seq when this connection was made */
 	int connections;          /* connections made so far */
-	bool replaying;           /* from a connect to its pong: events are held */
-	json_t *held;             /* owned: the events held, an array */
+	bool replaying;           /* the event of seq target has not been printed yet */
 	enum ctl_watch_run run_state;
 	char ref[CTL_WATCH_REF_MAX]; /* the ref of our run ("line 3") */
 	char run[80];                /* its ID, once it started; "" before */
@@ -47,8 +46,9 @@ struct ctl_watch {
 	bool cancel_wanted;          /* Ctrl-C came before our run's ID */
 	bool cancel_sent;            /* a cancel of our run was sent */
 	/* Set when a reconnect's replay is over and our run has still not ended: a daemon
-	 * restart fails the runs it interrupted without an event in the log, so attach asks
-	 * for the run's result (GET .../runs/RUN) and hands it to ctl_watch_run_result. */
+	 * that restarted may have failed it without an event in the log (before 0ffdb6b they
+	 * all did), so attach asks for the run's result (GET .../runs/RUN) and hands it to
+	 * ctl_watch_run_result. */
 	bool check_run;
 	bool gone;                             /* the daemon said the session was destroyed */
 	char error[CTL_EVENTS_ERROR_MAX + 64]; /* why ctl_watch_receive returned -1 */
@@ -59,14 +59,12 @@ struct ctl_watch {
 void ctl_watch_init(struct ctl_watch *w, FILE *out, FILE *err, bool json, bool clean,
                     int64_t after);
 
-/* Frees what w owns (not w). */
-void ctl_watch_free(struct ctl_watch *w);
-
-/* A connection was made. Appends to send (an array, borrowed) the messages to send first:
- * resume after the last seq printed, then ping. If our run had been sent but not seen to
- * start when the previous connection dropped, the daemon may or may not have it: it is
- * not sent again (a run has effects), a note says so, and the next line may go. */
-void ctl_watch_connected(struct ctl_watch *w, json_t *send);
+/* A connection was made to a session whose last seq was last_seq just before. Appends to
+ * send (an array, borrowed) the message to send first: resume after the last seq printed.
+ * If our run had been sent but not seen to start when the previous connection dropped, the
+ * daemon may or may not have it: it is not sent again (a run has effects), a note says so,
+ * and the next line may go. */
+void ctl_watch_connected(struct ctl_watch *w, json_t *send, int64_t last_seq);
 
 /* Whether the next line may be sent: connected (the caller knows), the replay over and no
  * run of ours on. */

@@ -174,9 +174,11 @@ static void test_unknown_and_missing(void)
 	CHECK_STR(err, "token: missing subcommand (create, list, revoke)");
 	CHECK_INT(PARSE(&a, "token", "frob"), -1);
 	CHECK_STR(err, "token: unknown subcommand 'frob' (create, list, revoke)");
-	/* A group's verb alone is no command. */
-	CHECK_INT(PARSE(&a, "create", "x"), -1);
-	CHECK_STR(err, "unknown command 'create'");
+	/* A group's verb alone is not the group's command: "create" is the session one. */
+	CHECK_INT(PARSE(&a, "revoke", "x"), -1);
+	CHECK_STR(err, "unknown command 'revoke'");
+	CHECK_INT(PARSE(&a, "create", "x"), 0);
+	CHECK_STR(name_of(&a), "create");
 }
 
 static void test_help_and_version(void)
@@ -235,6 +237,94 @@ static void test_invoke(void)
 	CHECK_STR(err, "invoke: too many arguments (usage: agentctl invoke AGENT [JSON|-])");
 }
 
+/* An option given several times: the last is its value, and each can be had in turn. */
+static void test_repeated_options(void)
+{
+	struct ctl_args a;
+
+	CHECK_INT(PARSE(&a, "create", "counter", "--config", "A=1", "--json", "--config=B=2=3"), 0);
+	CHECK_STR(name_of(&a), "create");
+	CHECK_INT(a.argc, 1);
+	CHECK(a.json);
+	CHECK_STR(ctl_args_option(&a, "config"), "B=2=3");
+	CHECK_STR(ctl_args_option_nth(&a, "config", 0), "A=1");
+	CHECK_STR(ctl_args_option_nth(&a, "config", 1), "B=2=3");
+	CHECK(ctl_args_option_nth(&a, "config", 2) == NULL);
+	CHECK(ctl_args_option_nth(&a, "nonsense", 0) == NULL);
+	CHECK_INT(PARSE(&a, "create", "counter"), 0);
+	CHECK(ctl_args_option_nth(&a, "config", 0) == NULL);
+	CHECK_INT(PARSE(&a, "create", "counter", "--config"), -1);
+	CHECK_STR(err, "option --config needs a value");
+	/* Up to CTL_MAX_GIVEN option words on a line. */
+	{
+		char *argv[3 + 2 * (CTL_MAX_GIVEN + 1)] = {"agentctl", "create"};
+		int argc = 2;
+
+		for (int i = 0; i < CTL_MAX_GIVEN; i++) {
+			argv[argc++] = "--config";
+			argv[argc++] = "K=V";
+		}
+		argv[argc++] = "counter";
+		CHECK_INT(ctl_args_parse(argc, argv, ctl_commands, ctl_commands_len, &a, err,
+		                         sizeof(err)),
+		          0);
+		CHECK_STR(ctl_args_option_nth(&a, "config", CTL_MAX_GIVEN - 1), "K=V");
+		argv[argc - 1] = "--config";
+		argv[argc++] = "K=V";
+		argv[argc++] = "counter";
+		CHECK_INT(ctl_args_parse(argc, argv, ctl_commands, ctl_commands_len, &a, err,
+		                         sizeof(err)),
+		          -1);
+		CHECK_STR(err, "too many options");
+	}
+}
+
+/* The session commands of DESIGN §7: their arity, options and one-line errors. */
+static void test_session_commands(void)
+{
+	struct ctl_args a;
+
+	CHECK_INT(PARSE(&a, "sessions", "--all"), 0);
+	CHECK_STR(ctl_args_option(&a, "all"), "");
+	CHECK_INT(PARSE(&a, "sessions", "--all=1"), -1);
+	CHECK_STR(err, "option --all takes no value");
+	CHECK_INT(PARSE(&a, "session"), -1);
+	CHECK_STR(err, "session: missing argument ID (usage: agentctl session ID)");
+	CHECK_INT(PARSE(&a, "run", "s_1", "{}"), 0);
+	CHECK_STR(name_of(&a), "run");
+	CHECK_STR(a.argv[1], "{}");
+	CHECK_INT(PARSE(&a, "run", "s_1", "-5"), 0);
+	CHECK_STR(a.argv[1], "-5");
+	CHECK_INT(PARSE(&a, "run", "s_1", "1", "2"), -1);
+	CHECK_STR(err, "run: too many arguments (usage: agentctl run ID [JSON|-])");
+	CHECK_INT(PARSE(&a, "cancel", "s_1"), -1);
+	CHECK_STR(err, "cancel: missing argument RUN (usage: agentctl cancel ID RUN)");
+	CHECK_INT(PARSE(&a, "destroy", "s_1", "s_2"), -1);
+	CHECK_STR(err, "destroy: too many arguments (usage: agentctl destroy ID)");
+	CHECK_INT(PARSE(&a, "state", "s_1", "k", "--delete"), 0);
+	CHECK_STR(ctl_args_option(&a, "delete"), "");
+	CHECK_INT(PARSE(&a, "state", "s_1", "k", "v", "w"), -1);
+	CHECK_STR(err, "state: too many arguments (usage: agentctl state ID [KEY [VALUE]] "
+	               "[--delete])");
+	CHECK_INT(PARSE(&a, "state", "s_1", "k", "--", "--delete"), 0);
+	CHECK_STR(a.argv[2], "--delete");
+	CHECK(ctl_args_option(&a, "delete") == NULL);
+	CHECK_INT(PARSE(&a, "logs", "s_1", "--bytes", "100"), 0);
+	CHECK_STR(ctl_args_option(&a, "bytes"), "100");
+	CHECK_INT(PARSE(&a, "attach", "s_1", "--after=7"), 0);
+	CHECK_STR(ctl_args_option(&a, "after"), "7");
+	CHECK_INT(PARSE(&a, "attach"), -1);
+	CHECK_STR(err, "attach: missing argument ID (usage: agentctl attach ID [--after SEQ])");
+	CHECK_INT(PARSE(&a, "attach", "s_1", "--all"), -1);
+	CHECK_STR(err, "attach: unknown option --all");
+	CHECK_INT(PARSE(&a, "config", "echo", "K", "V"), 0);
+	CHECK_STR(name_of(&a), "config");
+	CHECK_INT(a.argc, 3);
+	CHECK_INT(PARSE(&a, "config"), -1);
+	CHECK_STR(err, "config: missing argument AGENT (usage: agentctl config AGENT [KEY [VALUE]] "
+	               "[--delete])");
+}
+
 /* The table itself: what the parser and --help rely on. */
 static void test_table(void)
 {
@@ -265,6 +355,8 @@ int main(void)
 	test_unknown_and_missing();
 	test_help_and_version();
 	test_invoke();
+	test_repeated_options();
+	test_session_commands();
 	test_table();
 	return check_summary();
 }

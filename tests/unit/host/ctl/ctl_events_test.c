@@ -199,6 +199,42 @@ static void test_control_characters(void)
 	free(s.text);
 }
 
+/* A session's stream holds one run after another: each run.started names its own run. */
+static void test_runs_one_after_another(void)
+{
+	struct sink s;
+
+	sink_open(&s, false, false);
+	CHECK_INT(add(&s, NULL, STARTED), 0);
+	CHECK_INT(add(&s, NULL, COMPLETED(2, "1")), 1);
+	CHECK_INT(add(&s, NULL, "{\"seq\":3,\"type\":\"run.started\",\"run\":\"r_2\"}"), 0);
+	CHECK_STR(s.ev.run, "r_2");
+	CHECK_INT(s.ev.end, CTL_RUN_GOING);
+	CHECK_INT(add(&s, NULL,
+	              "{\"seq\":4,\"type\":\"run.failed\",\"run\":\"r_2\",\"error\":{\"code\":"
+	              "\"killed\",\"message\":\"gone\"}}"),
+	          1);
+	CHECK_STR(s.ev.error, "run failed: killed: gone");
+	printed(&s, "run.started r_1\n1\nrun.started r_2\n");
+}
+
+/* A value alone (agentctl state ID KEY): as an output is printed. */
+static void test_print_value(void)
+{
+	struct sink s;
+	json_t *v;
+
+	sink_open(&s, false, true);
+	v = json_string("two\nlines\x1b");
+	ctl_events_print_value(&s.ev, v);
+	json_decref(v);
+	v = json_pack("{s:[i,i]}", "a", 1, 2);
+	ctl_events_print_value(&s.ev, v);
+	json_decref(v);
+	ctl_events_print_value(&s.ev, json_null());
+	printed(&s, "two\nlines?\n{\"a\":[1,2]}\nnull\n");
+}
+
 int main(void)
 {
 	test_echo_human();
@@ -207,5 +243,7 @@ int main(void)
 	test_json_lines();
 	test_type_and_bad_events();
 	test_control_characters();
+	test_runs_one_after_another();
+	test_print_value();
 	return check_summary();
 }

@@ -1,6 +1,6 @@
 /* ctl_input_test.c: where the input of `agentctl invoke` comes from and which JSON a text
  * becomes (host/ctl/input.c): JSON as it is, other text as a string, empty as null, and
- * usage errors that name the line and column. */
+ * usage errors that name the line and column; and the lines attach takes from stdin. */
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -135,6 +135,56 @@ static void test_read(void)
 	CHECK_STR(err, "cannot read the input from stdin: Bad file descriptor");
 }
 
+/* The next line of l as a string, "(none)" when there is none. */
+static const char *next_line(struct ctl_lines *l, bool eof)
+{
+	static char out[256];
+	size_t len;
+	const char *line = ctl_lines_next(l, eof, &len);
+
+	if (!line)
+		return "(none)";
+	snprintf(out, sizeof(out), "%.*s", (int)len, line);
+	return out;
+}
+
+#define FEED(l, text) ctl_lines_feed(l, text, strlen(text))
+
+static void test_lines(void)
+{
+	struct ctl_lines l;
+
+	ctl_lines_init(&l, 16);
+	CHECK_STR(next_line(&l, false), "(none)");
+	CHECK_STR(next_line(&l, true), "(none)");
+	/* Lines cut anywhere by the reads come out whole, without their line ends. */
+	CHECK_INT(FEED(&l, "\"a\"\n\"b"), 0);
+	CHECK(ctl_lines_ready(&l));
+	CHECK_STR(next_line(&l, false), "\"a\"");
+	CHECK(!ctl_lines_ready(&l));
+	CHECK_STR(next_line(&l, false), "(none)");
+	CHECK_INT(FEED(&l, "\"\r\n\nhello world\n"), 0);
+	CHECK_STR(next_line(&l, false), "\"b\"");
+	CHECK_STR(next_line(&l, false), "");
+	CHECK_STR(next_line(&l, false), "hello world");
+	CHECK_STR(next_line(&l, false), "(none)");
+	/* The last line needs no line end once the input has ended. */
+	CHECK_INT(FEED(&l, "last"), 0);
+	CHECK(!ctl_lines_ready(&l));
+	CHECK_STR(next_line(&l, false), "(none)");
+	CHECK_STR(next_line(&l, true), "last");
+	CHECK_STR(next_line(&l, true), "(none)");
+	/* More than max bytes without a line end is refused, and dropped. */
+	CHECK_INT(FEED(&l, "0123456789"), 0);
+	CHECK_INT(FEED(&l, "0123456789"), -1);
+	CHECK_STR(next_line(&l, true), "(none)");
+	/* A long read is fine as long as its unfinished tail is short. */
+	CHECK_INT(FEED(&l, "0123456789abcdefghij\nxy"), 0);
+	CHECK_STR(next_line(&l, false), "0123456789abcdefghij");
+	CHECK_STR(next_line(&l, true), "xy");
+	ctl_lines_free(&l);
+}
+
 int main(void)
 {
 	test_source();
@@ -143,5 +193,6 @@ int main(void)
 	test_empty_is_null();
 	test_errors();
 	test_read();
+	test_lines();
 	return check_summary();
 }
