@@ -4,16 +4,11 @@
  * cap, that every frame validates without crashing, and that every frame survives an
  * encode/parse round trip. Any broken invariant traps. */
 #include "frame.h"
+#include "fuzz.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define REQUIRE(cond)                                                                              \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			__builtin_trap();                                                          \
-	} while (0)
 
 struct transcript {
 	char *text;
