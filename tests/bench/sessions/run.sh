@@ -358,7 +358,8 @@ awk -v r0="$rss0" -v r1="$(field "$top" rss_kb)" -v f0="$fds0" -v f1="$(field "$
 		" target ≤ 2: **%s**)\n", f1, f0, n, fper, f1 / n, fper <= 2 ? "met" : "not met")
 	printf("- agents (reported separately): RSS %.0f KiB each (shared pages counted in each)," \
 		" PSS %.0f KiB each; the machine'\''s MemAvailable fell %.0f KiB per live session" \
-		" (kernel side included: namespaces, page tables, cgroups; other users of the machine too)\n",
+		" (everything the machine lost: the agents, the kernel side of their sandboxes, other" \
+		" users of the machine; not broken down)\n",
 		ar / n, ap / n, (m0 - m1) / n)
 }'
 echo "$ramp" | grep -v ' level=0 ' | awk '
@@ -378,7 +379,7 @@ END {
 echo "- the daemon was stopped with SIG$stop_a with $n_live live sessions: gone in $(awk -v m="$stop_a_ms" 'BEGIN{printf("%.1f", m/1000)}') s$([ "$stop_a" = TERM ] && echo " (SIGKILL needed: $stop_a_killed)");" \
 	"all its agents were gone $(awk -v m="$gone_a_ms" 'BEGIN{printf("%.1f", m/1000)}') s after the signal;" \
 	"agent processes left behind after 60 s: $orphans_a; the next daemon started in $startup_b_ms ms" \
-	"(its start-up removes the cgroups a killed daemon leaves)."
+	"(not broken down; its start-up also removes the cgroups a killed daemon leaves)."
 
 echo
 
