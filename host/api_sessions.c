@@ -427,8 +427,9 @@ static int64_t resume_point(struct http_request *req)
 
 	if (!text || !text[0])
 		return 0;
+	errno = 0;
 	v = strtoll(text, &end, 10);
-	return (*end || v < 0) ? -1 : v;
+	return (*end || end == text || v < 0 || errno == ERANGE) ? -1 : v;
 }
 
 void api_sessions_events(struct http_request *req)
@@ -439,6 +440,11 @@ void api_sessions_events(struct http_request *req)
 
 	if (!s)
 		return;
+	json_t *info = session_json(s);
+	int64_t last = json_integer_value(json_object_get(info, "last_seq"));
+	json_decref(info);
+	if (after > last)
+		after = last; /* nothing is after the end: resume from it */
 	if (after < 0) {
 		http_reply_error(req, 400, "bad_request",
 		                 "?after and Last-Event-ID take an event seq (an integer >= 0)");
@@ -599,11 +605,21 @@ void api_sessions_logs(struct http_request *req)
 {
 	struct session *s = find(req);
 	const char *bytes = http_query(req, "bytes");
-	size_t want = bytes ? strtoul(bytes, NULL, 10) : 64 * 1024, got_new, got_old;
-	char *new_path, *old_path, *buf;
+	size_t want = 64 * 1024, got_new, got_old;
+	char *new_path, *old_path, *buf, *end;
 
 	if (!s)
 		return;
+	if (bytes) {
+		errno = 0;
+		long long v = strtoll(bytes, &end, 10);
+		if (*end || end == bytes || v < 1 || errno == ERANGE) {
+			http_reply_error(req, 400, "bad_request",
+			                 "?bytes takes a whole number of bytes >= 1");
+			return;
+		}
+		want = (size_t)v;
+	}
 	if (want == 0 || want > 1024 * 1024)
 		want = 1024 * 1024;
 	new_path = session_log_path(req->daemon, session_id(s), false);

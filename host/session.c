@@ -1018,17 +1018,23 @@ int session_kv_put(struct session *s, const char *key, const char *value)
 
 /* ---- housekeeping */
 
-static void hibernate_idle(struct session *s, int64_t now)
+/* At most this many sessions hibernate per housekeeping pass, the rest on the next ones:
+ * a burst of thousands of agents ending at once also means thousands of seccomp programs
+ * freed at once, which this kernel does not survive (docs/sandbox.md). */
+#define HIBERNATIONS_PER_PASS 64
+
+static bool hibernate_idle(struct session *s, int64_t now)
 {
 	int64_t idle_ms = s->manifest->session.hibernate_after_s * 1000;
 
 	if (!s->proc || !s->proc_ready || s->active || s->queue_head || s->retiring ||
 	    s->destroying || now - s->last_active_at < idle_ms)
-		return;
+		return false;
 	s->retiring = true;
 	live_sessions--;
 	emit(s, "session.hibernated", NULL, json_pack("{s:s}", "reason", "idle"));
 	agent_proc_retire(s->proc);
+	return true;
 }
 
 /* A session that crashed within the window stays loaded: its crash count lives here. */
@@ -1103,12 +1109,14 @@ static void expire_sessions(struct daemon *d, int64_t now)
 static void session_cron(lws_sorted_usec_list_t *sul)
 {
 	int64_t now = store_now_ms();
+	int hibernated = 0;
 
 	(void)sul;
 	for (int b = 0; b < BUCKETS; b++) {
 		for (struct session **sp = &table[b]; *sp;) {
 			struct session *s = *sp;
-			hibernate_idle(s, now);
+			if (hibernated < HIBERNATIONS_PER_PASS && hibernate_idle(s, now))
+				hibernated++;
 			if (unloadable(s, now)) {
 				*sp = s->hnext;
 				session_free(s);

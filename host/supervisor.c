@@ -18,6 +18,9 @@
 #define HELLO_TIMEOUT_MS 10000
 #define READ_BUDGET (256 * 1024)     /* bytes read per wake-up, so one agent cannot hog the loop */
 #define QUEUE_CAP (16 * 1024 * 1024) /* host→agent bytes an agent may leave unread */
+#define KILL_BATCH 64                /* agents killed together at shutdown */
+#define KILL_BATCH_PAUSE_US 20000    /* lets the kernel free their seccomp programs */
+#define INPUT_STALL_US (2 * 1000000) /* an agent that reads none of its input this long */
 #define REAP_RETRIES 12              /* 1, 2, 4 ... ms: about 4 s before a live agent is killed */
 
 struct out_chunk {
@@ -52,6 +55,7 @@ struct agent_proc {
 	lws_sorted_usec_list_t reap_timer;
 	lws_sorted_usec_list_t write_timer; /* retries a write the agent's socket refused */
 	lws_usec_t write_backoff_us;
+	lws_usec_t write_stalled_since; /* when its socket last refused a write */
 	int reap_tries;
 
 	struct agent_proc *prev, *next;
@@ -160,6 +164,7 @@ static void deliver_end(struct agent_proc *p, const struct sandbox_end *end)
 }
 
 static void try_reap(struct agent_proc *p);
+static void kill_one(struct agent_proc *p);
 static void write_queue(struct agent_proc *p, int fd);
 
 static void reap_timer_fired(lws_sorted_usec_list_t *sul)
@@ -343,9 +348,11 @@ static int read_sock(struct agent_proc *p, int fd)
 		total += (size_t)n;
 		if (p->ending)
 			continue; /* drain; the agent's frames no longer matter */
-		if (!count_output(p, (size_t)n))
-			continue;
+		/* Parsed before counted: a line over the frame cap is a protocol error, not output
+		 * volume (the cap and the output budget are the same number). */
 		frame_reader_feed(&p->reader, buf, (size_t)n, on_frame, p);
+		if (!p->ending)
+			count_output(p, (size_t)n);
 	}
 	return 0;
 }
@@ -428,8 +435,13 @@ static void write_timer_fired(lws_sorted_usec_list_t *sul)
 {
 	struct agent_proc *p = lws_container_of(sul, struct agent_proc, write_timer);
 
-	if (p->wsi_sock && !p->reaped)
-		write_queue(p, lws_get_socket_fd(p->wsi_sock));
+	if (!p->wsi_sock || p->reaped || p->ending)
+		return;
+	if (lws_now_usecs() - p->write_stalled_since > INPUT_STALL_US) {
+		protocol_error(p, "it has not read its input for %d s", INPUT_STALL_US / 1000000);
+		return;
+	}
+	write_queue(p, lws_get_socket_fd(p->wsi_sock));
 }
 
 /* Writes what the queue holds until the socket is full. DESIGN: when it is, the write is
@@ -443,6 +455,8 @@ static void write_queue(struct agent_proc *p, int fd)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (!p->write_backoff_us)
+				p->write_stalled_since = lws_now_usecs();
 			p->write_backoff_us = p->write_backoff_us ? p->write_backoff_us * 2 : 200;
 			if (p->write_backoff_us > 2000)
 				p->write_backoff_us = 2000;
@@ -580,7 +594,9 @@ int supervisor_spawn(struct daemon *d, const struct agent_proc_spec *spec,
 	int pipefd[2], rc;
 
 	*out = NULL;
-	if (pipe2(pipefd, O_CLOEXEC | O_NONBLOCK) < 0) {
+	/* Non-blocking on the daemon's end only: the agent's stdout and stderr block like any
+	 * program's, or a fast writer would see EAGAIN and die instead of hitting its cap. */
+	if (pipe2(pipefd, O_CLOEXEC) < 0 || fcntl(pipefd[0], F_SETFL, O_NONBLOCK) < 0) {
 		snprintf(err, errlen, "spawn %s: pipe: %s", spec->manifest->name, strerror(errno));
 		return -errno;
 	}
@@ -659,19 +675,31 @@ int supervisor_live_count(void)
 
 void supervisor_kill_all(void)
 {
-	/* Every agent is sent SIGKILL first, so they die in parallel and the reaping below
-	 * waits for each only briefly: shutdown with thousands of agents stays prompt. */
-	for (struct agent_proc *p = live; p; p = p->next)
-		if (!p->reaped)
-			sandbox_child_kill(&p->child);
+	/* Agents die in batches: killed together (prompt even with thousands), reaped, then
+	 * the next batch. Not all at once: each dead agent's seccomp program is freed by a
+	 * kernel work item, and 8,000 queued at once deadlocked this kernel (6.18:
+	 * bpf_prog_pack_free fills the workqueue while holding the JIT lock; see
+	 * docs/sandbox.md). */
 	while (live) {
-		struct agent_proc *p = live;
-		if (p->wsi_sock)
-			lws_set_opaque_user_data(p->wsi_sock, NULL);
-		if (p->wsi_out)
-			lws_set_opaque_user_data(p->wsi_out, NULL);
-		p->wsi_sock = p->wsi_out = NULL;
-		p->reaped = true;
-		free_proc(p); /* sandbox_child_close kills and reaps */
+		int n = 0;
+		for (struct agent_proc *p = live; p && n < KILL_BATCH; p = p->next, n++)
+			if (!p->reaped)
+				sandbox_child_kill(&p->child);
+		for (int i = 0; i < n && live; i++)
+			kill_one(live);
+		if (live)
+			usleep(KILL_BATCH_PAUSE_US);
 	}
+}
+
+/* Frees one agent at shutdown: no ended callback (its owner is gone). */
+static void kill_one(struct agent_proc *p)
+{
+	if (p->wsi_sock)
+		lws_set_opaque_user_data(p->wsi_sock, NULL);
+	if (p->wsi_out)
+		lws_set_opaque_user_data(p->wsi_out, NULL);
+	p->wsi_sock = p->wsi_out = NULL;
+	p->reaped = true;
+	free_proc(p); /* sandbox_child_close reaps it */
 }

@@ -308,6 +308,11 @@ static void do_resume(struct ws_conn *c, json_t *msg)
 		return;
 	}
 	int64_t from = json_integer_value(after);
+	json_t *info = c->s ? session_json(c->s) : NULL;
+	int64_t last = json_integer_value(json_object_get(info, "last_seq"));
+	json_decref(info);
+	if (from > last)
+		from = last; /* nothing is after the end: what comes next is live */
 	if (!c->started) {
 		start_delivery(c, from);
 		return;
