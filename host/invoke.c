@@ -31,6 +31,7 @@ struct call {
 	struct agent_proc *proc;
 	struct pool *pool;               /* worker isolation */
 	const struct manifest *manifest; /* process isolation: the catalog's */
+	const char *agent_name;          /* process isolation: the catalog's */
 	json_t *config;                  /* process isolation: owned */
 	char *agent_dir;
 	json_t *input;
@@ -112,7 +113,7 @@ static void call_finish(struct call *c, const char *status, json_t *output, json
 	if (c->req)
 		c->req->on_gone = NULL;
 	c->req = NULL;
-	runs_remember(&c->run);
+	runs_remember(&c->run, c->pool ? c->pool->name : c->agent_name);
 }
 
 /* ---- the agent's side of a call */
@@ -526,6 +527,7 @@ void api_invoke(struct http_request *req)
 	}
 
 	c->manifest = agent->manifest;
+	c->agent_name = agent->name;
 	c->config = config;
 	c->agent_dir = xstrdup(agent->path);
 	struct agent_proc_spec spec = {.manifest = agent->manifest,
@@ -542,7 +544,7 @@ void api_invoke(struct http_request *req)
 
 void api_invoke_result(struct http_request *req)
 {
-	json_t *run = runs_recall(req->params[1]);
+	json_t *run = runs_recall(req->params[1], req->params[0]);
 
 	if (!run) {
 		http_reply_error(req, 404, "not_found",

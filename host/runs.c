@@ -136,6 +136,7 @@ void runs_account(struct daemon *d, const struct run_record *r)
 
 struct remembered {
 	char id[RUN_ID_LEN + 1];
+	char agent[64];
 	int64_t at;
 	json_t *run;
 };
@@ -143,22 +144,24 @@ struct remembered {
 static struct remembered ring[RUNS_REMEMBER_MAX];
 static unsigned ring_next;
 
-void runs_remember(const struct run_record *r)
+void runs_remember(const struct run_record *r, const char *agent)
 {
 	struct remembered *slot = &ring[ring_next++ % RUNS_REMEMBER_MAX];
 
 	json_decref(slot->run);
 	snprintf(slot->id, sizeof(slot->id), "%s", r->id);
+	snprintf(slot->agent, sizeof(slot->agent), "%s", agent);
 	slot->at = store_now_ms();
 	slot->run = run_record_json(r);
 }
 
-json_t *runs_recall(const char *id)
+json_t *runs_recall(const char *id, const char *agent)
 {
 	int64_t oldest = store_now_ms() - (int64_t)RUNS_REMEMBER_MINUTES * 60 * 1000;
 
 	for (unsigned i = 0; i < RUNS_REMEMBER_MAX; i++)
-		if (ring[i].run && ring[i].at >= oldest && strcmp(ring[i].id, id) == 0)
+		if (ring[i].run && ring[i].at >= oldest && strcmp(ring[i].id, id) == 0 &&
+		    strcmp(ring[i].agent, agent) == 0)
 			return json_incref(ring[i].run);
 	return NULL;
 }

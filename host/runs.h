@@ -46,10 +46,10 @@ char *runs_sse_format(int64_t seq, const char *type, const json_t *event);
 
 /* Counts a finished run in the daemon's metrics (status, latency histogram). */
 void runs_account(struct daemon *d, const struct run_record *r);
-/* Remembers a finished stateless call's JSON for RUNS_REMEMBER_MINUTES. */
-void runs_remember(const struct run_record *r);
-/* The remembered JSON of a call (new reference), or NULL. */
-json_t *runs_recall(const char *id);
+/* Remembers a finished stateless call's JSON (of agent) for RUNS_REMEMBER_MINUTES. */
+void runs_remember(const struct run_record *r, const char *agent);
+/* The remembered JSON of a call to agent (new reference), or NULL. */
+json_t *runs_recall(const char *id, const char *agent);
 
 /* The latency histogram's upper bounds in seconds (RUNS_BUCKETS of them, then +Inf). */
 #define RUNS_BUCKETS 12

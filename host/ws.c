@@ -428,7 +428,8 @@ static int refuse(struct lws *wsi, unsigned status, const char *code, const char
 	                 "HTTP/1.1 %u %s\r\ncontent-type: application/json\r\ncontent-length: "
 	                 "%zu\r\nconnection: close\r\n\r\n%s",
 	                 status,
-	                 status == 401   ? "Unauthorized"
+	                 status == 400   ? "Bad Request"
+	                 : status == 401 ? "Unauthorized"
 	                 : status == 503 ? "Service Unavailable"
 	                                 : "Not Found",
 	                 len, text);
@@ -448,6 +449,8 @@ static int admit(struct lws *wsi, struct ws_pss *pss)
 	const char *secret = NULL;
 	struct session *s;
 
+	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) > 0 && !utf8_sanitize(path))
+		return refuse(wsi, 400, "bad_request", "the path is not valid UTF-8");
 	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0 ||
 	    parse_path(path, pss->session, sizeof(pss->session)) < 0)
 		return refuse(wsi, 404, "not_found", "WebSocket is served on /v1/sessions/{id}/ws");
