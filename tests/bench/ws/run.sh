@@ -17,7 +17,8 @@
 #
 # usage: tests/bench/ws/run.sh [BUILD_DIR]     (default: build-bench-ws, made if missing)
 # env:   SECONDS_PER_CELL (5), WARMUP_SECONDS (1), ROUNDS (3), SESSIONS (50),
-#        IDLE (10000), IDLE_SESSIONS (10). The defaults take about 3 minutes plus the build.
+#        IDLE (10000), IDLE_SESSIONS (10). The defaults make 3 rounds of 8 cells of 6 s and
+#        open 10,000 connections a round: about 3 minutes plus the build (an estimate).
 set -eu
 top=$(cd "$(dirname "$0")/../../.." && pwd)
 here=$top/tests/bench/ws
@@ -53,8 +54,24 @@ ws_version=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$nodedir/node_modules
 tmp=$(mktemp -d /tmp/ws-bench.XXXXXX)
 chmod 0711 "$tmp" # as root, agents run as nobody and must pass through to STATE/agents
 dpid= cpid= npid= ipid=
+state_of() { # PID: its state letter (Z: ended, not yet reaped), empty if gone
+	awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true
+}
+stop() { # PID...: SIGTERM, then up to 10 s for each to end (one stuck in the kernel is left)
+	for p in "$@"; do kill "$p" 2>/dev/null || true; done
+	for p in "$@"; do
+		for _ in $(seq 100); do
+			case "$(state_of "$p")" in "" | Z) break ;; esac
+			sleep 0.1
+		done
+		case "$(state_of "$p")" in
+		"" | Z) wait "$p" 2>/dev/null || true ;;
+		*) echo "run.sh: pid $p did not end within 10 s (state $(state_of "$p"))" >&2 ;;
+		esac
+	done
+}
 cleanup() {
-	for p in $ipid $npid $cpid $dpid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
+	stop $ipid $npid $cpid $dpid
 	chmod -R u+rwX "$tmp" 2>/dev/null || true
 	rm -rf "$tmp"
 }
@@ -87,13 +104,14 @@ free_port() {
 	$py -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-wait_port() { # PORT: up to 10 s for any HTTP answer
+wait_port() { # NAME PORT LOG: up to 10 s for any HTTP answer
 	for _ in $(seq 100); do
-		code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/healthz" || true)
+		code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://127.0.0.1:$2/healthz" || true)
 		[ "$code" != 000 ] && return 0
 		sleep 0.1
 	done
-	echo "run.sh: nothing answers on port $1" >&2
+	echo "run.sh: $1 does not answer on port $2 after 10 s; its log:" >&2
+	tail -5 "$3" >&2
 	return 1
 }
 
@@ -108,13 +126,15 @@ cpid=$!
 nport=$(free_port)
 $srv node "$nodedir/forwarder.js" "$nport" "$bin/pipe_echo" 2>"$tmp/node.log" &
 npid=$!
-for p in $dport $cport $nport; do wait_port "$p"; done
+wait_port agenthostd "$dport" "$tmp/daemon.log"
+wait_port ws_echo "$cport" "$tmp/ceiling.log"
+wait_port forwarder "$nport" "$tmp/node.log"
 token=$(cat "$tmp/state/admin.token")
 
 # Sessions: one for the 1-client cells, SESSIONS for the loaded ones, IDLE_SESSIONS watched
 # by the idle connections (and never run). Each line of a paths file is one connection's.
 new_session() {
-	curl -sf -XPOST -H "Authorization: Bearer $token" \
+	curl -sf -m 30 -XPOST -H "Authorization: Bearer $token" \
 		"http://127.0.0.1:$dport/v1/agents/echo/sessions" |
 		$py -c 'import json, sys; print("/v1/sessions/%s/ws" % json.load(sys.stdin)["id"])'
 }
@@ -179,14 +199,14 @@ while [ "$round" -le "$rounds" ]; do
 	cell agenthost "1" "$opened" "$dport" "$tmp/one" "$dpid"
 	cell agenthost "$many" "$opened" "$dport" "$tmp/many" "$dpid"
 	daemon_fds=$(ls "/proc/$dpid/fd" | wc -l)
-	kill "$ipid" && wait "$ipid" || true
+	stop "$ipid"
 	ipid=
 	echo "round $round $(grep '^idle' "$tmp/idle.out") daemon_fds_while_held=$daemon_fds" >>"$idle_log"
 	round=$((round + 1))
 done
 load_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
-for p in $npid $cpid; do kill "$p" && wait "$p" 2>/dev/null || true; done
+stop $npid $cpid
 npid= cpid=
 warnings=$(grep -c . "$tmp/daemon.log" || true)
 node_failures=$(grep -c 'child ended' "$tmp/node.log" || true)
