@@ -37,6 +37,7 @@ static const struct route routes[] = {
     {HTTP_GET, "/v1/tokens", ROUTE_ADMIN, false, false, api_tokens_list},
     {HTTP_POST, "/v1/tokens", ROUTE_ADMIN, true, false, api_tokens_create},
     {HTTP_DELETE, "/v1/tokens/{}", ROUTE_ADMIN, false, false, api_tokens_revoke},
+    {HTTP_POST, "/v1/backup", ROUTE_ADMIN, true, false, api_backup},
 };
 
 /* Matches path against pattern; on success stores the {} captures in params (new

@@ -56,6 +56,7 @@ void api_state_delete(struct http_request *req);
 void api_tokens_create(struct http_request *req);
 void api_tokens_list(struct http_request *req);
 void api_tokens_revoke(struct http_request *req);
+void api_backup(struct http_request *req);
 
 /* The store error reply shared by handlers: 500 internal with the store's message. */
 void api_store_failed(struct http_request *req);

@@ -4,12 +4,17 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BUSY_TIMEOUT_MS 5000
 
@@ -789,6 +794,199 @@ int store_integrity_check(struct store *st)
 		return rc;
 	if (strcmp(col_text(s, 0, false), "ok") != 0)
 		return fail(st, -EIO, __func__, "%s", col_text(s, 0, false));
+	return 0;
+}
+
+/* ---- backup: SQLite's online backup API into a new file, renamed into place */
+
+#define BACKUP_BUSY_RETRIES 100 /* x 50 ms, on top of the source's busy timeout */
+
+static int backup_fail(struct store *st, char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
+/* Records the cause in err (when given) and in the connection's message. */
+static int backup_fail(struct store *st, char *err, size_t errlen, int code, const char *fmt, ...)
+{
+	char cause[sizeof(st->errmsg)];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cause, sizeof(cause), fmt, ap);
+	va_end(ap);
+	fail(st, code, "store_backup", "%s", cause);
+	if (err && errlen)
+		snprintf(err, errlen, "%s", cause);
+	return code;
+}
+
+/* The negative code for a failed SQLite call on the copy: a full disk is worth telling. */
+static int backup_sql_code(int rc)
+{
+	if (rc == SQLITE_NOMEM)
+		abort();
+	return (rc & 0xff) == SQLITE_FULL ? -ENOSPC : -EIO;
+}
+
+/* fsync of a file or folder by name. */
+static int sync_path(const char *path, int flags)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | flags);
+	int rc;
+
+	if (fd < 0)
+		return -errno;
+	rc = fsync(fd) < 0 ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+/* Renames tmp to path unless path exists (then -EEXIST). RENAME_NOREPLACE makes the check
+ * and the rename one step; a file system without it gets link + unlink, also atomic. */
+static int rename_noreplace(const char *tmp, const char *path)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -errno;
+	if (link(tmp, path) < 0)
+		return -errno;
+	unlink(tmp);
+	return 0;
+}
+
+/* Copies the source in one step (-1): one read transaction, so the copy is the database
+ * as of one moment. In WAL mode that read blocks no writer of any connection. Stepping in
+ * slices would restart the copy after every write of another connection. */
+static int backup_copy(struct store *st, sqlite3 *dest, const char *tmp, char *err, size_t errlen)
+{
+	sqlite3_backup *b = sqlite3_backup_init(dest, "main", st->db, "main");
+	int rc;
+
+	if (!b)
+		return backup_fail(st, err, errlen, backup_sql_code(sqlite3_errcode(dest)),
+		                   "backup into %s: %s", tmp, sqlite3_errmsg(dest));
+	for (int tries = 0;; tries++) {
+		rc = sqlite3_backup_step(b, -1);
+		if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries == BACKUP_BUSY_RETRIES)
+			break;
+		sqlite3_sleep(50);
+	}
+	sqlite3_backup_finish(b); /* sets dest's error from the step's */
+	if (rc != SQLITE_DONE)
+		return backup_fail(st, err, errlen, backup_sql_code(rc), "backup into %s: %s", tmp,
+		                   sqlite3_errmsg(dest));
+	return 0;
+}
+
+/* Makes the copy one self-contained file (the header the source's pages brought says
+ * WAL; DELETE mode needs no -wal or -shm beside it) and checks it. */
+static int backup_finish_copy(struct store *st, sqlite3 *dest, const char *tmp, char *err,
+                              size_t errlen)
+{
+	char got[64];
+	int rc = open_query(dest, "PRAGMA journal_mode = DELETE", got, sizeof(got));
+
+	if (rc == SQLITE_OK && strcmp(got, "delete") != 0)
+		return backup_fail(st, err, errlen, -EIO,
+		                   "%s: journal_mode = DELETE did not hold (%s)", tmp, got);
+	if (rc == SQLITE_OK)
+		rc = open_query(dest, "PRAGMA quick_check", got, sizeof(got));
+	if (rc != SQLITE_OK)
+		return backup_fail(st, err, errlen, backup_sql_code(rc), "checking %s: %s", tmp,
+		                   sqlite3_errmsg(dest));
+	if (strcmp(got, "ok") != 0)
+		return backup_fail(st, err, errlen, -EIO, "the copy %s failed its check: %s", tmp,
+		                   got);
+	return 0;
+}
+
+static void remove_copy(const char *tmp)
+{
+	static const char *const suffixes[] = {"", "-journal", "-wal", "-shm"};
+	char name[PATH_MAX + 16];
+
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(name, sizeof(name), "%s%s", tmp, suffixes[i]);
+		unlink(name);
+	}
+}
+
+/* Creates tmp (0600, O_EXCL) and opens it as the copy's connection. */
+static int backup_create(struct store *st, const char *path, const char *tmp, sqlite3 **dest,
+                         char *err, size_t errlen)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int rc;
+
+	if (fd < 0 && errno == EEXIST)
+		return backup_fail(st, err, errlen, -EEXIST,
+		                   "%s exists: another backup to %s is under way, or one was "
+		                   "interrupted (remove it)",
+		                   tmp, path);
+	if (fd < 0)
+		return backup_fail(st, err, errlen, -errno, "cannot create %s: %s", tmp,
+		                   strerror(errno));
+	fchmod(fd, 0600); /* in case a umask took bits away that 0600 needs */
+	close(fd);
+	/* No journal and no syncs while the copy is written: until the rename it is only a
+	 * temporary file, synced once at the end. */
+	rc = sqlite3_open_v2(tmp, dest, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(*dest, "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF",
+		                  NULL, NULL, NULL);
+	if (rc != SQLITE_OK)
+		return backup_fail(st, err, errlen, backup_sql_code(rc), "opening %s: %s", tmp,
+		                   *dest ? sqlite3_errmsg(*dest) : sqlite3_errstr(rc));
+	return 0;
+}
+
+int store_backup(struct store *st, const char *path, char *err, size_t errlen)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	sqlite3 *dest = NULL;
+	struct stat sb;
+	int rc;
+
+	if (!path || !path[0])
+		return backup_fail(st, err, errlen, -EINVAL, "no backup path given");
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
+		return backup_fail(st, err, errlen, -ENAMETOOLONG, "%s: %s", path,
+		                   strerror(ENAMETOOLONG));
+	/* The copy reads through this connection: inside a transaction it would see writes
+	 * that may still be rolled back. */
+	if (st->depth > 0)
+		return backup_fail(st, err, errlen, -EINVAL,
+		                   "a transaction is open on this connection: back up outside it");
+	if (lstat(path, &sb) == 0)
+		return backup_fail(st, err, errlen, -EEXIST,
+		                   "%s exists: a backup never replaces a file", path);
+	if (errno != ENOENT)
+		return backup_fail(st, err, errlen, -errno, "%s: %s", path, strerror(errno));
+	rc = backup_create(st, path, tmp, &dest, err, errlen);
+	if (rc == -EEXIST)
+		return rc; /* that tmp is not ours to remove */
+	if (rc == 0)
+		rc = backup_copy(st, dest, tmp, err, errlen);
+	if (rc == 0)
+		rc = backup_finish_copy(st, dest, tmp, err, errlen);
+	if (dest && sqlite3_close(dest) != SQLITE_OK && rc == 0)
+		rc =
+		    backup_fail(st, err, errlen, -EIO, "closing %s: %s", tmp, sqlite3_errmsg(dest));
+	if (rc == 0 && (rc = sync_path(tmp, 0)) < 0)
+		backup_fail(st, err, errlen, rc, "fsync %s: %s", tmp, strerror(-rc));
+	if (rc == 0 && (rc = rename_noreplace(tmp, path)) < 0)
+		backup_fail(st, err, errlen, rc,
+		            rc == -EEXIST ? "%s appeared while the backup was written: it is kept, "
+		                            "the backup is not (%s)"
+		                          : "rename to %s: %s",
+		            path, strerror(-rc));
+	if (rc < 0) {
+		remove_copy(tmp);
+		return rc;
+	}
+	/* The rename is durable once the folder's entry is on disk. */
+	snprintf(dir, sizeof(dir), "%s", path);
+	sync_path(dirname(dir), O_DIRECTORY);
 	return 0;
 }
 

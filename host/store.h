@@ -45,6 +45,20 @@ int store_schema_version(struct store *st);
 /* PRAGMA quick_check: 0 when the database is sound, -EIO with the finding otherwise. */
 int store_integrity_check(struct store *st);
 
+/* Copies the database, as of one moment, into a new file at path with SQLite's online
+ * backup API, while other connections go on reading and writing (in WAL mode the copy's
+ * one read transaction blocks no writer; the WAL only cannot be checkpointed past it
+ * meanwhile). The copy is written to "PATH.tmp" (created with O_EXCL, mode 0600), made a
+ * self-contained file (journal mode DELETE: no -wal or -shm belongs to it), checked with
+ * quick_check, fsynced, then renamed to path without ever replacing a file, and the
+ * folder is fsynced. Call it outside any store_begin group (else -EINVAL): the copy reads
+ * through this connection. Returns 0, or: -EEXIST (path exists, or PATH.tmp does: a backup
+ * to the same path under way or interrupted; it is left alone), the errno of creating
+ * PATH.tmp (-ENOENT for a missing folder, -ENOTDIR, -EACCES, -EROFS, ...), -ENOSPC (the
+ * disk filled), -EIO (SQLite failed), -EINVAL. On failure nothing is left at path or
+ * PATH.tmp, and the cause, naming the file, is in err (may be NULL) and store_errmsg(). */
+int store_backup(struct store *st, const char *path, char *err, size_t errlen);
+
 /* Explicit transactions, for callers that group several writes. store_begin takes the
  * write lock at once (BEGIN IMMEDIATE, waiting up to the busy timeout), so a group never
  * fails half-way for want of the lock. Calls nest: an inner store_begin is a savepoint
