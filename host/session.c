@@ -1218,7 +1218,9 @@ int sessions_init(struct daemon *d)
 	n = store_session_hibernate_all(d->store);
 	if (n > 0)
 		log_info("sessions.hibernated_at_start", "count=%d", n);
-	text = json_dumps(error_json("killed", "the daemon stopped during the run"), JSON_COMPACT);
+	json_t *killed = error_json("killed", "the daemon stopped during the run");
+	text = json_dumps(killed, JSON_COMPACT);
+	json_decref(killed);
 	store_run_fail_unfinished(d->store, text, store_now_ms());
 	free(text);
 	(void)err;
